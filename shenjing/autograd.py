@@ -1,0 +1,166 @@
+"""Reverse-mode automatic differentiation: the ``Function`` node and the backward pass.
+
+A ``Function`` subclass writes ``forward`` and ``backward`` on raw arrays, side by side.
+``Function.apply`` runs ``forward`` and, when any input requires a gradient and grad mode
+is on, records the node on the result so ``Tensor.backward`` can walk the graph back:
+
+    y = f(x)            forward:  y = f.forward(x)
+    dL/dx = dL/dy·f'(x)  backward: dx = f.backward(dL/dy)   (the chain rule, one node at a time)
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()`` (per thread)."""
+    return getattr(_state, "enabled", True)
+
+
+def set_grad_enabled(mode: bool) -> None:
+    _state.enabled = bool(mode)
+
+
+class no_grad:
+    """Context manager and decorator that turns graph recording off.
+
+    >>> with sj.no_grad():
+    ...     y = model(x)          # y.requires_grad is False, no graph is kept
+    """
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        set_grad_enabled(False)
+        return self
+
+    def __exit__(self, *exc):
+        set_grad_enabled(self._prev)
+        return False
+
+    def __call__(self, func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Turn graph recording back on inside a ``no_grad`` block."""
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        set_grad_enabled(True)
+        return self
+
+
+class Function:
+    """One differentiable operation: ``forward`` and ``backward`` on raw arrays.
+
+    Subclasses implement ``forward(self, *arrays, **options) -> array`` and
+    ``backward(self, grad) -> array | tuple`` with one gradient per array input (already
+    reduced to that input's shape) or ``None`` where ``self.needs_grad[i]`` is False.
+    """
+
+    __slots__ = ("parents", "needs_grad", "saved", "freed")
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def forward(self, *arrays, **options):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        """Run the op on Tensors ``inputs``; record it in the graph if a gradient is needed."""
+        from .tensor import Tensor  # noqa: PLC0415  (tensor imports autograd)
+
+        fn = cls()
+        needs = tuple(t.requires_grad for t in inputs)
+        record = any(needs) and is_grad_enabled()
+        fn.needs_grad = needs
+        out = fn.forward(*[t.data for t in inputs], **options)
+        if not record:
+            return Tensor._wrap(out)
+        fn.parents = inputs
+        fn.freed = False
+        return Tensor._wrap(out, fn)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+def _topological_order(root):
+    """Nodes reachable from ``root`` (tensors with a grad_fn), outputs before inputs.
+
+    Iterative depth-first search, so a chain of 10,000 ops does not hit Python's
+    recursion limit.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        fn = t.grad_fn
+        if fn is not None:
+            if fn.freed:
+                raise RuntimeError(
+                    "Trying to backward through the graph a second time: its saved values "
+                    "were freed by the first backward(). Pass retain_graph=True to the first "
+                    "call if you need to backpropagate twice."
+                )
+            for p in fn.parents:
+                if p.requires_grad and id(p) not in visited:
+                    stack.append((p, False))
+    order.reverse()
+    return order
+
+
+def backward(root, grad, retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (dL/droot, a raw array) to every leaf that requires a gradient.
+
+    Gradients of a tensor used several times are summed (multivariate chain rule).  Leaves
+    accumulate into ``.grad`` across calls, as in PyTorch.  The graph's saved arrays are
+    freed afterwards unless ``retain_graph``.
+    """
+    order = _topological_order(root)
+    grads = {id(root): grad}
+    for t in order:
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        if t._hooks:
+            for hook in t._hooks:
+                out = hook(g)
+                g = g if out is None else out
+        fn = t.grad_fn
+        if fn is None or t._retains_grad:
+            t._accumulate_grad(g)
+        if fn is None:
+            continue
+        in_grads = fn.backward(g)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for p, pg in zip(fn.parents, in_grads):
+            if pg is None or not p.requires_grad:
+                continue
+            key = id(p)
+            prev = grads.get(key)
+            grads[key] = pg if prev is None else prev + pg
+        if not retain_graph:
+            fn.saved = None
+            fn.freed = True

@@ -1,0 +1,120 @@
+"""Softmax, log-softmax, the fused softmax cross-entropy and dropout."""
+from __future__ import annotations
+
+from .. import random
+from ..autograd import Function
+from ..backend import array_module
+from ..tensor import Tensor
+from ._util import lift
+
+
+def _log_softmax(x, axis):
+    # log softmax(x) = x - max - ln Σ e^(x - max): no exp of a large number
+    xp = array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    """s = eˣ/Σeˣ along ``axis``;  dx = s ⊙ (g - Σ g⊙s)."""
+
+    def forward(self, x, axis):
+        s = array_module(x).exp(_log_softmax(x, axis))
+        self.saved = (s, axis)
+        return s
+
+    def backward(self, g):
+        s, axis = self.saved
+        return s * (g - (g * s).sum(axis=axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along ``axis``;  dx = g - softmax(x)·Σg."""
+
+    def forward(self, x, axis):
+        out = _log_softmax(x, axis)
+        self.saved = (out, axis)
+        return out
+
+    def backward(self, g):
+        out, axis = self.saved
+        return g - array_module(g).exp(out) * g.sum(axis=axis, keepdims=True)
+
+
+class SoftmaxCrossEntropy(Function):
+    """Per-sample loss ℓᵢ = -w_yᵢ·log softmax(xᵢ)[yᵢ] for logits x (N, C) and labels y (N,).
+
+    One node for the pair, because the gradient simplifies to (softmax(x) - onehot(y))·w_y —
+    cheaper and more accurate than chaining log-softmax and a gather.  Rows whose label
+    equals ``ignore_index`` get zero loss and zero gradient.
+    """
+
+    def forward(self, x, labels, weight, ignore_index):
+        xp = array_module(x)
+        logp = _log_softmax(x, 1)
+        valid = labels != ignore_index
+        safe = xp.where(valid, labels, 0)
+        rows = xp.arange(x.shape[0])
+        w = valid.astype(x.dtype)
+        if weight is not None:
+            w = w * weight[safe]
+        self.saved = (logp, rows, safe, w)
+        return -logp[rows, safe] * w
+
+    def backward(self, g):
+        logp, rows, safe, w = self.saved
+        xp = array_module(logp)
+        dx = xp.exp(logp)
+        dx[rows, safe] -= 1
+        return dx * (g * w)[:, None]
+
+
+def softmax(x, axis=-1):
+    """Normalised exponentials along ``axis`` (sums to 1)."""
+    return Softmax.apply(lift(x), axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) computed stably."""
+    return LogSoftmax.apply(lift(x), axis=axis)
+
+
+def softmax_cross_entropy(logits, labels, weight=None, ignore_index=-100):
+    """Per-sample cross-entropy of integer ``labels`` (N,) under ``logits`` (N, C).
+
+    Returns shape (N,); reduce it with ``mean``/``sum``.  Labels must lie in [0, C).
+    """
+    logits = lift(logits)
+    y = labels.data if isinstance(labels, Tensor) else labels
+    xp = array_module(logits.data)
+    y = xp.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"class labels must be integers, got dtype {y.dtype}.")
+    if logits.ndim != 2 or y.shape != (logits.shape[0],):
+        raise ValueError(f"cross-entropy expects logits (N, C) and labels (N,), got "
+                         f"{logits.shape} and {y.shape}.")
+    n_classes = logits.shape[1]
+    valid = y[y != ignore_index]
+    if valid.size and (valid.min() < 0 or valid.max() >= n_classes):
+        bad = int(valid.min()) if valid.min() < 0 else int(valid.max())
+        raise ValueError(f"label {bad} is outside the class range [0, {n_classes - 1}] "
+                         f"for logits with {n_classes} classes.")
+    w = None if weight is None else (weight.data if isinstance(weight, Tensor) else
+                                     xp.asarray(weight, dtype=logits.dtype))
+    return SoftmaxCrossEntropy.apply(logits, labels=y, weight=w, ignore_index=ignore_index)
+
+
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1-p),
+    so the expected value is unchanged and evaluation needs no rescaling."""
+    if not 0 <= p < 1:
+        if p == 1:
+            return x * 0
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}.")
+    if not training or p == 0:
+        return x
+    x = lift(x)
+    keep = random.generator().random(x.shape, dtype="float32") >= p
+    xp = array_module(x.data)
+    mask = xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1 / (1 - p))
+    return x * Tensor._wrap(mask)
