@@ -31,6 +31,10 @@ class no_grad:
     ...     y = model(x)          # y.requires_grad is False, no graph is kept
     """
 
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        return self if func is None else self(func)  # bare ``@no_grad``, as in PyTorch
+
     def __enter__(self):
         self._prev = is_grad_enabled()
         set_grad_enabled(False)
@@ -139,6 +143,9 @@ def backward(root, grad, retain_graph: bool = False) -> None:
     """
     order = _topological_order(root)
     grads = {id(root): grad}
+    # Ids of arrays already stored in some .grad (or handed in by the caller): a leaf may
+    # keep its gradient array without copying only if it is fresh (not a view, not shared).
+    handed = {id(grad)}
     for t in order:
         g = grads.pop(id(t), None)
         if g is None:
@@ -149,7 +156,9 @@ def backward(root, grad, retain_graph: bool = False) -> None:
                 g = g if out is None else out
         fn = t.grad_fn
         if fn is None or t._retains_grad:
-            t._accumulate_grad(g)
+            owned = g.base is None and g.flags.writeable and id(g) not in handed
+            t._accumulate_grad(g, owned)
+            handed.add(id(g))
         if fn is None:
             continue
         in_grads = fn.backward(g)

@@ -208,15 +208,16 @@ class Tensor:
                 )
         autograd.backward(self, g, retain_graph=retain_graph)
 
-    def _accumulate_grad(self, g) -> None:
+    def _accumulate_grad(self, g, owned: bool = False) -> None:
+        """Add ``g`` into ``.grad``.  ``owned``: g is a fresh array nothing else refers to."""
         if g.shape != self.data.shape:  # a broadcast view is read-only and shaped wrong
             g = array_module(g).broadcast_to(g, self.data.shape)
-        if not g.flags.writeable or g.dtype != self.data.dtype:
-            g = g.astype(self.data.dtype)  # own, writable copy
-        if self.grad is None:
-            self.grad = Tensor._wrap(g)
-        else:  # out of place: grad arrays may be shared between tensors
-            self.grad = Tensor._wrap(self.grad.data + g)
+            owned = False
+        if self.grad is None:  # keep a private copy unless g is provably fresh
+            owned = owned and g.dtype == self.data.dtype
+            self.grad = Tensor._wrap(g if owned else g.astype(self.data.dtype, copy=True))
+        else:  # out of place: the user may hold the old grad array
+            self.grad = Tensor._wrap(self.grad.data + g.astype(self.data.dtype, copy=False))
 
     def retain_grad(self) -> "Tensor":
         """Keep ``.grad`` for this non-leaf tensor after backward()."""
