@@ -99,14 +99,17 @@ def softmax_cross_entropy(logits, labels, weight=None, ignore_index=-100):
         bad = int(valid.min()) if valid.min() < 0 else int(valid.max())
         raise ValueError(f"label {bad} is outside the class range [0, {n_classes - 1}] "
                          f"for logits with {n_classes} classes.")
-    w = None if weight is None else (weight.data if isinstance(weight, Tensor) else
-                                     xp.asarray(weight, dtype=logits.dtype))
+    w = None if weight is None else xp.asarray(
+        weight.data if isinstance(weight, Tensor) else weight).astype(logits.dtype, copy=False)
     return SoftmaxCrossEntropy.apply(logits, labels=y, weight=w, ignore_index=ignore_index)
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x, p=0.5, training=True, generator=None):
     """Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1-p),
-    so the expected value is unchanged and evaluation needs no rescaling."""
+    so the expected value is unchanged and evaluation needs no rescaling.
+
+    The mask is drawn from ``shenjing.random.generator()`` unless a NumPy ``generator`` is
+    given (a seeded ``nn.Dropout(seed=...)`` passes its own)."""
     if not 0 <= p < 1:
         if p == 1:
             return x * 0
@@ -114,7 +117,8 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0:
         return x
     x = lift(x)
-    keep = random.generator().random(x.shape, dtype="float32") >= p
+    rng = random.generator() if generator is None else generator
+    keep = rng.random(x.shape, dtype="float32") >= p
     xp = array_module(x.data)
     mask = xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1 / (1 - p))
     return x * Tensor._wrap(mask)

@@ -1,0 +1,56 @@
+"""The ``F`` namespace: stateless functions under PyTorch's names.
+
+    from shenjing.nn import functional as F
+    y = F.relu(F.linear(x, weight, bias))      # weight of shape (out, in), as in torch
+    loss = F.cross_entropy(logits, labels)
+
+Activations and dropout come from ``shenjing.ops``, the losses from ``shenjing.losses``.
+"""
+from __future__ import annotations
+
+from .. import ops
+from ..losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from ..ops import (
+    elu,
+    gelu,
+    leaky_relu,
+    log_softmax,
+    relu,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    swish,
+    tanh,
+)
+from ..ops._util import lift
+
+__all__ = ["elu", "gelu", "leaky_relu", "log_softmax", "relu", "selu", "sigmoid", "silu",
+           "softmax", "softplus", "swish", "tanh", "dropout", "linear", "mse_loss", "l1_loss",
+           "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
+
+
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout (torch's signature): zero with probability ``p`` when training."""
+    return ops.dropout(x, p, training)
+
+
+def linear(x, weight, bias=None):
+    """x @ weightᵀ + bias with ``weight`` of shape (out, in), torch layout."""
+    if x.shape[-1] != weight.shape[-1]:
+        raise ValueError(f"linear: inputs with {x.shape[-1]} features do not match a weight "
+                         f"of shape {tuple(weight.shape)} (out, in).")
+    bias = None if bias is None else lift(bias)
+    return ops.affine(lift(x), ops.transpose(weight), bias)
+
