@@ -10,3 +10,12 @@ from .loader import DataLoader, default_collate
 
 __all__ = ["DATASETS", "DataLoader", "Dataset", "Subset", "TensorDataset", "datasets",
            "default_collate", "load_digits", "load_iris", "random_split"]
+from . import transforms
+from .datasets import (load_cifar10, load_cifar100, load_fashion_mnist, load_mnist, load_mnist1d,
+                       read_idx, synthetic_cifar10)
+from .download import ChecksumError, DownloadError, data_home, download, extract_archive
+from .transforms import TransformDataset
+
+__all__ += ["ChecksumError", "DownloadError", "TransformDataset", "data_home", "download",
+            "extract_archive", "load_cifar10", "load_cifar100", "load_fashion_mnist", "load_mnist",
+            "load_mnist1d", "read_idx", "synthetic_cifar10", "transforms"]
