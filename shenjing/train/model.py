@@ -1,2 +1,410 @@
-class Model: ...
-class Sequential(Model): ...
+"""Model: Keras-style training (``compile`` / ``fit`` / ``evaluate`` / ``predict``) on any Module.
+
+Subclass ``Model`` and write ``forward`` as in PyTorch, or stack layers in ``Sequential``;
+both train through the same ``fit``:
+
+    model = sj.Sequential([Dense(64, input_dim=4, activation="relu"), Dense(3, "softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=10, batch_size=32, validation_split=0.2)
+    loss, acc = model.evaluate(x_test, y_test)
+
+One training step is ``forward → loss → loss.item() (checked finite) → zero_grad → backward →
+optimizer.step()``; metrics are updated on the raw arrays of the labels and predictions.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import nn
+from .. import optim as optim_module
+from ..autograd import no_grad
+from ..tensor import Tensor
+from . import data_adapter
+from .callbacks import CallbackList
+from .compile_utils import resolve_metrics
+from .history import History
+from .progress import ProgbarLogger, format_logs
+
+__all__ = ["Model", "Sequential", "NonFiniteLossError"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped because the loss became nan or inf (names the epoch and batch)."""
+
+
+class Model(nn.Module):
+    """A Module that trains itself: ``compile``, ``fit``, ``evaluate``, ``predict``.
+
+    >>> class Net(sj.Model):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.hidden, self.out = sj.nn.Dense(32, activation="relu"), sj.nn.Dense(3)
+    ...     def forward(self, x):
+    ...         return self.out(self.hidden(x))
+    >>> net = Net()
+    >>> net.compile("adam", sj.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> net.fit(x, y, epochs=5)
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.optimizer = None
+        self.loss = None
+        self.compiled_metrics = []
+        self.loss_weight = 1.0
+        self.stop_training = False
+        self.history = None
+        self.compiled = False
+        self._bind_optimizer = False
+        self._loss_tracker = metrics_module.Mean(name="loss")
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+        """Choose the optimizer, loss and metrics for ``fit``/``evaluate``.
+
+        ``optimizer``: a name (``"adam"``, ``"sgd"``, ...) or an ``sj.optim`` optimizer; an
+        unbound one is bound to this model's parameters at the first training step (when lazy
+        layers have been built).  ``loss``: a name, a ``sj.losses.Loss`` or a function
+        ``fn(y_true, y_pred)``.  ``metrics``: names (``"accuracy"``, ``"mae"``, ...) or
+        ``sj.metrics.Metric`` objects.  ``loss_weights``: a number scaling the loss.
+        """
+        opt = optim_module.get(optimizer)
+        # bind it ourselves unless the user bound it (recompiling with the same one: still ours)
+        self._bind_optimizer = not opt.param_groups or (opt is self.optimizer and
+                                                        self._bind_optimizer)
+        self.optimizer = opt
+        self.loss = losses_module.get(loss)
+        if loss_weights is not None and not isinstance(loss_weights, (int, float)):
+            raise TypeError("loss_weights must be a number for a single-output model, got "
+                            f"{type(loss_weights).__name__}.")
+        self.loss_weight = 1.0 if loss_weights is None else float(loss_weights)
+        self.compiled_metrics = resolve_metrics(metrics, self.loss)
+        self.compiled = True
+        return self
+
+    @property
+    def metrics(self) -> list:
+        """The loss tracker and the compiled metrics (their ``result()`` is the last logs)."""
+        return [self._loss_tracker, *self.compiled_metrics]
+
+    @property
+    def metrics_names(self) -> list:
+        return [m.name for m in self.metrics]
+
+    def _require_compiled(self, who):
+        if not self.compiled:
+            raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before {who}().")
+        if self.loss is None:
+            raise ValueError(f"{who}() needs a loss: model.compile(loss=...) was given none.")
+
+    # ------------------------------------------------------------------ one step
+    def _compute_loss(self, y, y_pred):
+        loss = self.loss(Tensor._wrap(y), y_pred)
+        if not isinstance(loss, Tensor):
+            raise TypeError(f"the loss returned {type(loss).__name__}; it must return a Tensor.")
+        if loss.ndim:
+            loss = loss.mean()
+        return loss if self.loss_weight == 1.0 else loss * self.loss_weight
+
+    def _ensure_bound(self):
+        """Bind the optimizer to parameters created since the last check (lazy layers)."""
+        if not self._bind_optimizer:
+            return
+        params = list(self.parameters())
+        if not params:
+            raise ValueError(f"{type(self).__name__} '{self.name}' has no parameters to train.")
+        opt = self.optimizer
+        if not opt.param_groups:
+            opt.bind(params)
+        else:
+            bound = {id(p) for g in opt.param_groups for p in g["params"]}
+            new = [p for p in params if id(p) not in bound]
+            if new:
+                opt.add_param_group({"params": new})
+
+    def _update_metrics(self, loss_value, n, y, y_pred):
+        self._loss_tracker.update_state(loss_value, n)
+        if self.compiled_metrics:
+            pred = y_pred.data if isinstance(y_pred, Tensor) else y_pred
+            for m in self.compiled_metrics:
+                m.update_state(y, pred)
+
+    def _logs(self) -> dict:
+        return {m.name: m.result() for m in self.metrics}
+
+    def _reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    def _nonfinite(self, value, epoch, batch):
+        lr = getattr(self.optimizer, "lr", None)
+        return NonFiniteLossError(
+            f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}; lower the learning "
+            f"rate{f' (lr={lr:g})' if isinstance(lr, float) else ''}, check the inputs and "
+            "labels for nan/inf (np.isfinite(x).all()), or clip gradients "
+            "(e.g. optimizer=sj.optim.Adam(lr=..., clipnorm=1.0)).")
+
+    def _train_batch(self, x, y, epoch, batch):
+        """Forward, loss, backward, update; returns (loss value, predictions)."""
+        y_pred = self(Tensor._wrap(x))
+        loss = self._compute_loss(y, y_pred)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise self._nonfinite(value, epoch, batch)
+        opt = self.optimizer
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return value, y_pred
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None, validation_batch_size=None):
+        """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
+
+        ``x``/``y``: NumPy arrays (float64 becomes float32), Tensors or nested lists; or ``x``
+        a ``sj.data.DataLoader`` of ``(x, y)`` batches (then no ``y``, no ``batch_size``).
+        ``batch_size`` defaults to 32.  ``validation_split``: the LAST fraction of the
+        arrays, taken before shuffling, is held out and evaluated after each epoch (as Keras);
+        ``validation_data``: ``(x_val, y_val)`` or a loader.  ``verbose``: 0 silent, 1 a
+        progress bar per epoch, 2 one line per epoch (on stderr).  Training stops early when
+        a callback sets ``model.stop_training = True``, and with a ``NonFiniteLossError``
+        (a ``FloatingPointError``) when the loss becomes nan or inf.
+        """
+        self._require_compiled("fit")
+        data_adapter.check_epochs(epochs, initial_epoch)
+        if validation_split and validation_data is None:
+            (x, y), validation_data = data_adapter.split_validation(x, y, validation_split)
+        train = data_adapter.make_batches(x, y, batch_size, "fit", shuffle=shuffle,
+                                          steps=steps_per_epoch)
+        val = None
+        if validation_data is not None:
+            val = data_adapter.validation_batches(
+                validation_data, validation_batch_size or getattr(train, "batch_size", None))
+        cbs, history, progress = self._callbacks(callbacks, verbose, epochs, train)
+        was_training = self.training
+        try:
+            self._fit_loop(train, val, cbs, initial_epoch, epochs)
+        finally:
+            self.train(was_training)
+            if progress is not None:
+                progress.on_train_end({})
+        return history
+
+    def _callbacks(self, callbacks, verbose, epochs, train):
+        if verbose == "auto":
+            verbose = 1
+        history = History()
+        progress = ProgbarLogger(verbose) if verbose else None
+        params = {"verbose": verbose, "epochs": epochs, "steps": train.steps,
+                  "samples": train.samples, "batch_size": train.batch_size}
+        cbs = CallbackList([*(callbacks or ()), history, *([progress] if progress else [])],
+                           model=self, params=params)
+        history.params = params
+        self.history = history
+        return cbs, history, progress
+
+    def _fit_loop(self, train, val, cbs, initial_epoch, epochs):
+        self.stop_training = False
+        cbs.on_train_begin({})
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self.train()
+            self._reset_metrics()
+            cbs.on_epoch_begin(epoch, {})
+            seen = self._train_epoch(train, epoch, cbs)
+            if seen == 0:
+                raise ValueError(f"the training data gave no batches in epoch {epoch + 1}; a "
+                                 "one-shot iterator is used up after one epoch: pass a "
+                                 "DataLoader, or steps_per_epoch with a repeating source.")
+            logs = self._logs()
+            if val is not None:
+                val_logs = self._test_loop(val, cbs)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+
+    def _train_epoch(self, train, epoch, cbs) -> int:
+        """One pass over the batches; returns how many batches ran."""
+        hooks = cbs.train_batch_hooks
+        step, update = self._train_batch, self._update_metrics
+        batch = -1
+        for batch, (xb, yb) in enumerate(train):
+            if batch == 0:
+                self._ensure_bound_after_build(xb)
+            if hooks:
+                cbs.on_train_batch_begin(batch, {})
+            value, y_pred = step(xb, yb, epoch, batch)
+            update(value, xb.shape[0], yb, y_pred)
+            if hooks:
+                cbs.on_train_batch_end(batch, self._logs())
+            if self.stop_training:
+                break
+        return batch + 1
+
+    def _ensure_bound_after_build(self, xb):
+        """Lazy layers create their weights at the first call: build them with a forward
+        pass on the first batch (eval mode, no graph), then bind the optimizer to every
+        parameter, so the optimizer sees them all before the first step."""
+        if self._bind_optimizer and not all(m.built for m in self.modules()):
+            was_training = self.training
+            self.eval()
+            try:
+                with no_grad():
+                    self(Tensor._wrap(xb))
+            finally:
+                self.train(was_training)
+        self._ensure_bound()
+
+    # ------------------------------------------------------------------ evaluate / predict
+    def _test_loop(self, data, cbs=None) -> dict:
+        self.eval()
+        self._reset_metrics()
+        hooks = cbs is not None and cbs.test_batch_hooks
+        if cbs is not None:
+            cbs.on_test_begin({})
+        with no_grad():
+            for batch, (xb, yb) in enumerate(data):
+                if hooks:
+                    cbs.on_test_batch_begin(batch, {})
+                y_pred = self(Tensor._wrap(xb))
+                value = self._compute_loss(yb, y_pred).item()
+                self._update_metrics(value, xb.shape[0], yb, y_pred)
+                if hooks:
+                    cbs.on_test_batch_end(batch, self._logs())
+        logs = self._logs()
+        if cbs is not None:
+            cbs.on_test_end(logs)
+        return logs
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, steps=None, callbacks=None,
+                 return_dict=False):
+        """Loss and metrics on ``(x, y)`` (eval mode, no graph).
+
+        Returns the loss as a float when there are no metrics, else ``[loss, metric, ...]``
+        in ``metrics_names`` order, or a dict with ``return_dict=True``.
+        """
+        self._require_compiled("evaluate")
+        data = data_adapter.make_batches(x, y, batch_size, "evaluate", steps=steps)
+        cbs = CallbackList(callbacks or (), model=self, params={"steps": data.steps})
+        was_training = self.training
+        try:
+            logs = self._test_loop(data, cbs)
+        finally:
+            self.train(was_training)
+        if verbose:
+            print(format_logs(logs), file=sys.stderr, flush=True)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose=0, steps=None):
+        """Outputs for ``x`` as a NumPy array (batched, eval mode, no graph).  ``x`` may be a
+        loader; its batches' first field is used."""
+        data = data_adapter.make_batches(x, None, batch_size, "predict", steps=steps,
+                                         need_y=False)
+        outs = []
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                for xb, _ in data:
+                    outs.append(data_adapter.to_numpy(self(Tensor._wrap(xb))))
+        finally:
+            self.train(was_training)
+        if not outs:
+            raise ValueError("predict() got no batches.")
+        if isinstance(outs[0], tuple):
+            return tuple(np.concatenate(parts) for parts in zip(*outs))
+        return np.concatenate(outs)
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) on that batch."""
+        self._require_compiled("train_on_batch")
+        x, y = data_adapter.as_array(x, "x"), data_adapter.as_array(y, "y")
+        self._ensure_bound_after_build(x)
+        self._reset_metrics()
+        self.train()
+        value, y_pred = self._train_batch(x, y, 0, 0)
+        self._update_metrics(value, x.shape[0], y, y_pred)
+        return self._batch_result(return_dict)
+
+    def test_on_batch(self, x, y, return_dict=False):
+        """Loss (and metrics) on one batch, without updating the weights."""
+        self._require_compiled("test_on_batch")
+        data = data_adapter.make_batches(x, y, len(x), "test_on_batch")
+        was_training = self.training
+        try:
+            self._test_loop(data)
+        finally:
+            self.train(was_training)
+        return self._batch_result(return_dict)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch as a NumPy array."""
+        return self.predict(x, batch_size=len(x))
+
+    def _batch_result(self, return_dict):
+        logs = self._logs()
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    # ------------------------------------------------------------------ weights
+    def get_weights(self) -> list:
+        """Copies of every parameter and buffer, in ``state_dict`` order."""
+        return list(self.state_dict().values())
+
+    def set_weights(self, weights) -> None:
+        """Load a list from ``get_weights`` (same order and shapes)."""
+        keys = list(self.state_dict().keys())
+        if len(weights) != len(keys):
+            raise ValueError(f"set_weights got {len(weights)} arrays; this model has "
+                             f"{len(keys)} weights ({', '.join(keys)}).")
+        self.load_state_dict(dict(zip(keys, weights)))
+
+    def save_weights(self, path) -> str:
+        """Write ``state_dict()`` to ``path`` with ``np.savez`` (atomically: a temporary file
+        in the same folder, then ``os.replace``); returns the path."""
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **self.state_dict())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
+
+    def load_weights(self, path, strict=True):
+        """Load weights written by ``save_weights`` (build lazy layers first: call the model
+        on a batch, or give the first layer ``input_dim``)."""
+        with np.load(os.fspath(path)) as data:
+            state = {k: data[k] for k in data.files}
+        return self.load_state_dict(state, strict=strict)
+
+
+class Sequential(Model, nn.Sequential):
+    """A stack of layers that trains with ``compile``/``fit`` (Keras's ``Sequential``).
+
+    >>> model = sj.Sequential()
+    >>> model.add(Dense(units=64, input_dim=4, activation="relu"))
+    >>> model.add(Dense(units=3, activation="softmax"))
+    """
+

@@ -1,0 +1,6 @@
+"""``python -m shenjing ...``: the same as the ``shenjing`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

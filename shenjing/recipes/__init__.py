@@ -1,0 +1,13 @@
+"""Named training recipes: a model, its data and its settings, runnable in one call.
+
+    import shenjing.recipes as recipes
+    recipes.names()                                  # ['digits-mlp', 'iris-mlp']
+    result = recipes.run("iris-mlp", epochs=5, out="runs/iris")
+    result["test_accuracy"]
+
+The command line runs the same thing: ``shenjing train iris-mlp --epochs 5``.
+"""
+from . import classic  # noqa: F401  (registers the recipes)
+from .registry import DEFAULT, Recipe, describe, get, names, register, run
+
+__all__ = ["DEFAULT", "Recipe", "describe", "get", "names", "register", "run"]
