@@ -15,10 +15,11 @@ demo: $(BIN)/python
 	$(PIP) -e ".[all]"
 	$(BIN)/shenjing train digits-mlp
 
-# Install the dev extra (pytest, hypothesis, scikit-learn, torch 2.13 CPU, ruff) and run the suite.
+# Install the dev extra (pytest, hypothesis, scikit-learn, torch 2.13 CPU, ruff) and run the suite:
+# two pytest workers with one BLAS thread each, so the 2 cores are not oversubscribed.
 test: $(BIN)/python
 	$(PIP) -e ".[dev]"
-	@$(BIN)/python -m pytest -q -n 2; rc=$$?; \
+	@OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # shenjing vs PyTorch in the same run; prints ms/step and the ratio.

@@ -200,7 +200,8 @@ class Tensor:
                 )
             g = xp.ones(self.shape, dtype=self.dtype)
         else:
-            g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+            g = g.astype(self.dtype, copy=False)  # a float64 grad must not upcast the graph
             if g.shape != self.shape:
                 raise ValueError(
                     f"backward() got a grad of shape {g.shape} for a tensor of shape "

@@ -326,6 +326,26 @@ def get(identifier):
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
     if callable(identifier):
+        if identifier in _torch_style_functions():  # f(input, target): swap into Keras order
+            return LossFunctionWrapper(_swapped(identifier), name=identifier.__name__)
         return LossFunctionWrapper(identifier)
     raise TypeError(f"cannot interpret {identifier!r} as a loss: pass a name, a Loss "
                     "instance or a callable (y_true, y_pred) -> Tensor.")
+
+
+def _torch_style_functions():
+    from . import functional  # noqa: PLC0415
+
+    return {getattr(functional, n) for n in ("mse_loss", "l1_loss", "huber_loss",
+            "smooth_l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+            "cross_entropy", "nll_loss")}
+
+
+def _swapped(fn):
+    """Adapt a PyTorch-order loss ``fn(input, target)`` to Keras order (y_true, y_pred)."""
+
+    def keras_order(y_true, y_pred):
+        return fn(y_pred, y_true, reduction="none")
+
+    keras_order.__name__ = fn.__name__
+    return keras_order

@@ -41,9 +41,19 @@ def lift(value, like: Tensor | None = None) -> Tensor:
 
 def lift_pair(a, b):
     if isinstance(a, Tensor):
-        return a, lift(b, a)
-    b = lift(b)
-    return lift(a, b), b
+        a, b = a, lift(b, a)
+    else:
+        b = lift(b)
+        a = lift(a, b)
+    return _float_wins(a, b), _float_wins(b, a)
+
+
+def _float_wins(x, other):
+    # int + float32 keeps float32 (as PyTorch); NumPy would give float64 for int32/int64
+    kx, ko = x.data.dtype.kind, other.data.dtype.kind
+    if kx in "iub" and ko == "f":
+        return Tensor._wrap(x.data.astype(other.data.dtype))
+    return x
 
 
 def unbroadcast(grad, shape):

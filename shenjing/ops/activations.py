@@ -10,10 +10,19 @@ from ..autograd import Function
 from ..backend import array_module
 from ._util import lift
 
-try:  # SciPy ships with scikit-learn; the fallback is exact but slow
-    from scipy.special import erf as _erf
-except ImportError:  # pragma: no cover
-    _erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf(x):
+    """erf via SciPy when present (it ships with scikit-learn), else exact but slow math.erf.
+    Imported on first use so ``import shenjing`` does not pay for SciPy."""
+    global _erf
+    try:
+        from scipy.special import erf  # noqa: PLC0415
+    except ImportError:  # pragma: no cover
+        erf = np.vectorize(math.erf, otypes=[np.float64])
+    _erf = erf
+    return erf(x)
+
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946

@@ -73,6 +73,8 @@ class PowScalar(Function):
 
     def backward(self, g):
         x, p = self.saved
+        if p == 0:  # x⁰ = 1 has slope 0, also at x = 0 (p·x⁻¹ would give 0·inf = nan)
+            return array_module(g).zeros_like(g)
         if p == 2:
             return g * (2 * x)
         return g * (p * x ** (p - 1))
@@ -251,7 +253,7 @@ def div(a, b):
     """a / b with broadcasting (true division: integer inputs give floats)."""
     a, b = lift_pair(a, b)
     if a.data.dtype.kind != "f" and b.data.dtype.kind != "f":
-        a = cast(a, dtypes.get_default_dtype())
+        a, b = cast(a, dtypes.get_default_dtype()), cast(b, dtypes.get_default_dtype())
     return Div.apply(a, b)
 
 

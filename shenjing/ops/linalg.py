@@ -19,10 +19,10 @@ class MatMul(Function):
         a, b = self.saved
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
+        if b.ndim == 1:  # b first: for vector·vector g is 0-d and becomes (1, 1)
+            g = g[..., None]
         if a.ndim == 1:
             g = g[..., None, :]
-        if b.ndim == 1:
-            g = g[..., None]
         da = db = None
         if self.needs_grad[0]:
             da = g @ b2.swapaxes(-1, -2)

@@ -171,10 +171,12 @@ def broadcast_to(x, shape):
     offset = len(shape) - x.ndim
     shape = tuple(x.shape[i - offset] if s == -1 and i >= offset else s
                   for i, s in enumerate(shape))
-    try:
-        np.broadcast_shapes(x.shape, shape)
+    try:  # the target must be the broadcast result itself, not just compatible with x
+        ok = np.broadcast_shapes(x.shape, shape) == shape
     except ValueError:
-        raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to {shape}.") from None
+        ok = False
+    if not ok:
+        raise ValueError(f"cannot broadcast a tensor of shape {x.shape} to {shape}.")
     return BroadcastTo.apply(x, shape=shape)
 
 
