@@ -20,10 +20,26 @@ from ..losses import (
     smooth_l1_loss,
 )
 from ..ops import (
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    batch_norm,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
     elu,
     gelu,
+    global_avg_pool2d,
+    global_max_pool2d,
+    group_norm,
+    instance_norm,
+    layer_norm,
     leaky_relu,
     log_softmax,
+    max_pool1d,
+    max_pool2d,
+    pad2d,
     relu,
     selu,
     sigmoid,
@@ -32,13 +48,18 @@ from ..ops import (
     softplus,
     swish,
     tanh,
+    upsample,
 )
 from ..ops._util import lift
 
 __all__ = ["elu", "gelu", "leaky_relu", "log_softmax", "relu", "selu", "sigmoid", "silu",
            "softmax", "softplus", "swish", "tanh", "dropout", "linear", "mse_loss", "l1_loss",
            "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
+           "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
+           "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
+           "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d",
+           "global_avg_pool2d", "global_max_pool2d", "upsample", "pad2d", "batch_norm",
+           "layer_norm", "group_norm", "instance_norm"]
 
 
 def dropout(x, p=0.5, training=True):
