@@ -19,6 +19,7 @@ demo: $(BIN)/python
 # two pytest workers with one BLAS thread each, so the 2 cores are not oversubscribed.
 test: $(BIN)/python
 	$(PIP) -e ".[dev]"
+	$(BIN)/ruff check shenjing tests benchmarks examples
 	@OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
