@@ -17,3 +17,21 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Dense", "Linear",
            "Dropout", "Flatten", "Reshape", "Identity", "ReLU", "LeakyReLU", "ELU", "SELU",
            "GELU", "Sigmoid", "Tanh", "SiLU", "Softplus", "Softmax", "LogSoftmax", "init",
            "functional", "summary", "activations"]
+
+# convolution, pooling, normalisation, merge and spatial reshaping layers (NCHW)
+from .conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose
+from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .normalization import (BatchNorm1d, BatchNorm2d, BatchNormalization, GroupNorm,
+                            GroupNormalization, LayerNorm, LayerNormalization)
+from .pooling import (AdaptiveAveragePooling2D, AveragePooling1D, AveragePooling2D,
+                      GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+                      GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
+from .reshaping import Cropping2D, UpSampling2D, ZeroPadding2D
+
+__all__ += ["Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "MaxPooling1D",
+            "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
+            "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+            "AdaptiveAveragePooling2D", "BatchNormalization", "BatchNorm1d", "BatchNorm2d",
+            "LayerNormalization", "LayerNorm", "GroupNormalization", "GroupNorm", "Add",
+            "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+            "ZeroPadding2D", "UpSampling2D", "Cropping2D"]

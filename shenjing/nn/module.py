@@ -49,8 +49,9 @@ def reset_names() -> None:
 
 
 def _snake(name: str) -> str:
+    # Keras' rule: no break after a digit, so Conv2D → conv2d, MaxPooling2D → max_pooling2d
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _float_dtype(dtype, who):

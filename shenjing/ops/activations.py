@@ -11,7 +11,6 @@ from ..backend import array_module
 from ._util import lift
 
 
-
 def _erf(x):
     """erf via SciPy when present (it ships with scikit-learn), else exact but slow math.erf.
     Imported on first use so ``import shenjing`` does not pay for SciPy."""
