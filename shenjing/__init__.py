@@ -23,5 +23,6 @@ from . import nn, optim, losses, metrics, data, explain  # noqa: E402,I001
 from .train import callbacks  # noqa: E402  (sj.callbacks.EarlyStopping, Keras style)
 from .train.model import Model, Sequential  # noqa: E402
 from .train.history import History  # noqa: E402
+from . import models  # noqa: E402  (sj.models.resnet20(), the model zoo)
 
 __version__ = "0.1.0"
