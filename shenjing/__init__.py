@@ -24,5 +24,6 @@ from .train import callbacks  # noqa: E402  (sj.callbacks.EarlyStopping, Keras s
 from .train.model import Model, Sequential  # noqa: E402
 from .train.history import History  # noqa: E402
 from . import models  # noqa: E402  (sj.models.resnet20(), the model zoo)
+from . import text  # noqa: E402  (sj.text: tokenizers, LM windows, sampling, corpus)
 
 __version__ = "0.1.0"

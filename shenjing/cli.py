@@ -51,6 +51,10 @@ def _add_train_options(p):
                    help="0 silent, 1 progress bar (default), 2 one line per epoch")
     p.add_argument("--threads", type=_positive(int),
                    help="BLAS threads (default: shenjing's choice, see sj.set_num_threads)")
+    p.add_argument("--synthetic", action="store_true", default=None,
+                   help="offline stand-in data (recipes on downloaded data sets, e.g. cifar10-*)")
+    p.add_argument("--limit", type=_positive(int),
+                   help="use at most this many training samples (quick trial runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +86,8 @@ def _train(args, parser) -> int:
     try:
         result = recipes.run(args.recipe, epochs=args.epochs, seed=args.seed,
                              batch_size=args.batch_size, lr=args.lr, out=args.out,
-                             verbose=args.verbose)
+                             verbose=args.verbose,
+                             options={"synthetic": args.synthetic, "limit": args.limit})
     except (ValueError, FloatingPointError, OSError) as e:
         print(f"shenjing train {args.recipe}: error: {e}", file=sys.stderr)
         return 1

@@ -35,3 +35,23 @@ __all__ += ["Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "MaxPoolin
             "LayerNormalization", "LayerNorm", "GroupNormalization", "GroupNorm", "Add",
             "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
             "ZeroPadding2D", "UpSampling2D", "Cropping2D"]
+
+# attention, positions and the Transformer (batch-first)
+from .attention import MultiHeadAttention, MultiheadAttention  # noqa: E402
+from .positional import PositionalEmbedding, SinusoidalPositionalEncoding  # noqa: E402
+from .transformer import (TransformerDecoder, TransformerDecoderLayer,  # noqa: E402
+                          TransformerEncoder, TransformerEncoderLayer,
+                          generate_square_subsequent_mask)
+
+__all__ += ["MultiHeadAttention", "MultiheadAttention", "PositionalEmbedding",
+            "SinusoidalPositionalEncoding", "TransformerEncoderLayer", "TransformerDecoderLayer",
+            "TransformerEncoder", "TransformerDecoder", "generate_square_subsequent_mask"]
+
+# recurrent layers, embeddings and variable-length sequences (batch-first)
+from .bidirectional import Bidirectional  # noqa: E402
+from .embedding import Embedding  # noqa: E402
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
+from .sequence_utils import pad_sequences, sequence_mask  # noqa: E402
+
+__all__ += ["Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "pad_sequences",
+            "sequence_mask"]

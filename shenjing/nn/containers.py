@@ -5,7 +5,37 @@ A Sequential keeps its layers in the list ``self.layers``, so parameter names ar
 """
 from __future__ import annotations
 
+import inspect
+
+from ..tensor import Tensor
 from .module import Module
+
+_TAKES_MASK: dict[type, bool] = {}
+
+
+def _takes_mask(layer) -> bool:
+    """Whether ``layer`` takes a padding mask: it defines ``compute_mask`` (it opts in to
+    masking) and its ``forward`` has a ``mask`` parameter (cached per class).  Layers whose
+    ``mask`` means something else (a torch-style attention mask) are left alone."""
+    cls = type(layer)
+    if cls not in _TAKES_MASK:
+        _TAKES_MASK[cls] = (hasattr(cls, "compute_mask")
+                            and "mask" in inspect.signature(layer.forward).parameters)
+    return _TAKES_MASK[cls]
+
+
+def _next_mask(layer, x, y, mask):
+    """The mask after ``layer`` (Keras mask propagation).  A layer with ``compute_mask``
+    decides (Embedding(mask_zero=True) creates one, an RNN without return_sequences drops
+    it); any other layer passes it on when its output still has the (batch, time) axes of
+    the mask (Dropout, Dense or activations on sequences), and drops it otherwise."""
+    compute = getattr(layer, "compute_mask", None)
+    if compute is not None:
+        return compute(x, mask)
+    if (mask is not None and isinstance(y, Tensor) and y.ndim >= 3
+            and tuple(y.shape[:2]) == tuple(mask.shape)):
+        return mask
+    return None
 
 
 class Sequential(Module):
@@ -38,9 +68,13 @@ class Sequential(Module):
             raise IndexError("pop() from an empty Sequential.")
         return self.layers.pop()
 
-    def forward(self, x):
+    def forward(self, x, mask=None):
+        """Each layer feeds the next; a padding mask (from ``Embedding(mask_zero=True)`` or
+        given here) reaches the layers that take one (recurrent layers, Bidirectional)."""
         for layer in self.layers:
-            x = layer(x)
+            y = layer(x, mask=mask) if mask is not None and _takes_mask(layer) else layer(x)
+            mask = _next_mask(layer, x, y, mask)
+            x = y
         return x
 
     @property

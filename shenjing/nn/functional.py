@@ -75,3 +75,15 @@ def linear(x, weight, bias=None):
     bias = None if bias is None else lift(bias)
     return ops.affine(lift(x), ops.transpose(weight), bias)
 
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None):
+    """torch's signature for ``ops.scaled_dot_product_attention``: softmax(q kᵀ·scale +
+    mask) v; a boolean ``attn_mask`` is True where attention is allowed (as in torch's
+    functional form), a float one is added.  Fully masked rows give 0 (torch: NaN)."""
+    return ops.scaled_dot_product_attention(query, key, value, mask=attn_mask,
+                                            causal=is_causal, dropout=dropout_p, scale=scale)
+
+
+__all__ += ["scaled_dot_product_attention"]

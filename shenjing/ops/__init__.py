@@ -35,3 +35,15 @@ clamp = clip
 __all__ = [n for n in dir() if not n.startswith("_") and n not in {
     "activations", "compare", "conv", "elementwise", "linalg", "nn", "norm", "pool", "reduce",
     "shape"}]
+
+# attention (primitive: Attention, the fused softmax(q kᵀ·scale + mask) v with its backward)
+from .attention import multi_head_attention, scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention", "multi_head_attention"]
+
+# recurrent (primitives: SimpleRNNScan, LSTMScan, GRUScan, a whole sequence per node) and
+# embedding (primitive: EmbeddingLookup, scatter-add backward)
+from .embedding import embedding  # noqa: E402
+from .recurrent import gru, lstm, simple_rnn  # noqa: E402
+
+__all__ += ["embedding", "simple_rnn", "lstm", "gru"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import time
@@ -18,7 +19,9 @@ _RECIPES: dict[str, Recipe] = {}
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """A named recipe: ``build(lr)`` returns ``(compiled model, ((x, y), (x_test, y_test)))``;
-    the other fields are its default settings."""
+    the other fields are its default settings.  ``build`` may also name ``epochs``,
+    ``batch_size`` and options of its own (see ``run``), give a DataLoader as ``x`` with
+    ``y=None``, and return a third item: a list of callbacks for ``fit``."""
 
     name: str
     description: str
@@ -63,12 +66,14 @@ def _check_positive(value, what, kind=int):
         raise ValueError(f"{what} must be a positive {kind.__name__}, got {value!r}.")
 
 
-def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbose=1) -> dict:
+def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbose=1,
+        options=None) -> dict:
     """Train recipe ``name`` and save its weights; returns the JSON-ready summary
     ``{"recipe", "epochs", "seed", "seconds", "test_accuracy", "test_loss", "weights"}``.
 
     Settings left as None take the recipe's defaults; ``out`` defaults to ``runs/NAME``.
-    ``seconds`` is the wall time of training plus the test evaluation.
+    ``seconds`` is the wall time of training plus the test evaluation.  ``options``: extra
+    keyword arguments for recipes that take them (``{"synthetic": True, "limit": 256}``).
     """
     recipe = get(name)
     _check_positive(epochs, "epochs")
@@ -81,10 +86,12 @@ def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbos
     out = os.path.join("runs", name) if out is None else os.fspath(out)
 
     sj.manual_seed(seed)
-    model, ((x_train, y_train), (x_test, y_test)) = recipe.build(lr)
+    kwargs = _build_kwargs(recipe, options, epochs=epochs, batch_size=batch_size)
+    model, ((x_train, y_train), (x_test, y_test)), *callbacks = recipe.build(lr, **kwargs)
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size,
-                        verbose=verbose)
+    history = model.fit(x_train, y_train, epochs=epochs, verbose=verbose,
+                        batch_size=batch_size if y_train is not None else None,  # None: a loader
+                        callbacks=callbacks[0] if callbacks else None)
     test = model.evaluate(x_test, y_test, batch_size=256, return_dict=True)
     seconds = time.perf_counter() - start
 
@@ -94,3 +101,19 @@ def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbos
     return {"recipe": name, "epochs": epochs, "seed": seed, "seconds": round(seconds, 3),
             "test_accuracy": test.get("accuracy"), "test_loss": test["loss"],
             "weights": weights}
+
+
+def _build_kwargs(recipe, options, **settings) -> dict:
+    """``options`` plus the ``settings`` that ``recipe.build`` names in its signature.
+
+    A recipe may take ``epochs``/``batch_size`` (to build a DataLoader or a schedule) and its
+    own options; an option it does not take is an error that lists the ones it does.
+    """
+    params = inspect.signature(recipe.build).parameters
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(params) - {"lr"})
+    if unknown:
+        takes = sorted(set(params) - {"lr", "epochs", "batch_size"})
+        raise ValueError(f"recipe {recipe.name!r} does not take {', '.join(unknown)}; it takes "
+                         f"{', '.join(takes) or 'no options'}.")
+    return {**{k: v for k, v in settings.items() if k in params}, **options}

@@ -1,0 +1,78 @@
+"""Training step of an LSTM text classifier — Embedding 10000×128 → LSTM 128 (last state) →
+Dense 10, batch 64, T=50, Adam — shenjing vs PyTorch CPU (nn.Embedding + nn.LSTM
+batch_first + nn.Linear) in the same run, on random token ids.  Goal: ratio ≤ 2.0."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from common import compare, report
+
+import shenjing as sj
+from shenjing.nn import functional as F
+
+VOCAB, EMBED, UNITS, CLASSES = 10000, 128, 128, 10
+BATCH, STEPS_T, LR = 64, 50, 1e-3
+
+
+def make_data(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(1, VOCAB, (BATCH, STEPS_T)), rng.integers(0, CLASSES, BATCH)
+
+
+def shenjing_step_fn(x, y):
+    sj.manual_seed(0)
+    model = sj.nn.Sequential([sj.nn.Embedding(VOCAB, EMBED), sj.nn.LSTM(UNITS),
+                              sj.nn.Dense(CLASSES)])
+    xt, yt = sj.as_tensor(x), sj.as_tensor(y)
+    model(xt)  # build the lazy layers
+    opt = sj.optim.Adam(model.parameters(), lr=LR)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+class TorchClassifier(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(VOCAB, EMBED)
+        self.lstm = torch.nn.LSTM(EMBED, UNITS, batch_first=True)
+        self.linear = torch.nn.Linear(UNITS, CLASSES)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(self.embedding(x))
+        return self.linear(h[-1])
+
+
+def torch_step_fn(x, y):
+    torch.manual_seed(0)
+    model = TorchClassifier()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main():
+    x, y = make_data()
+    threads = sj.get_num_threads()
+    torch.set_num_threads(threads)
+    series = compare({"shenjing": shenjing_step_fn(x, y), "pytorch": torch_step_fn(x, y)},
+                     n_steps=10, rounds=5, warmup=3)
+    return report(f"LSTM classifier training step: Embedding {VOCAB}x{EMBED} → LSTM {UNITS} "
+                  f"→ Dense {CLASSES}, T={STEPS_T}, batch {BATCH}, Adam, {threads} thread(s) "
+                  "(goal ≤ 2.0x)", series)
+
+
+if __name__ == "__main__":
+    main()

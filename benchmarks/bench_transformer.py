@@ -1,0 +1,66 @@
+"""Training step of one Transformer encoder layer — d_model 128, 4 heads, feed-forward 512,
+post-norm, dropout 0.1, T=64, batch 32, MSE to a random target, Adam — shenjing's
+TransformerEncoderLayer vs torch.nn.TransformerEncoderLayer(batch_first=True) in the same
+run.  Goal: ratio ≤ 1.5."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from common import compare, report
+
+import shenjing as sj
+from shenjing.losses import functional as LF
+
+D_MODEL, HEADS, FF, DROPOUT = 128, 4, 512, 0.1
+BATCH, LENGTH, LR = 32, 64, 1e-3
+
+
+def make_data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((BATCH, LENGTH, D_MODEL)).astype(np.float32)
+    return x, rng.standard_normal((BATCH, LENGTH, D_MODEL)).astype(np.float32)
+
+
+def shenjing_step_fn(x, target):
+    sj.manual_seed(0)
+    layer = sj.nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, DROPOUT, batch_first=True)
+    xt, tt = sj.as_tensor(x), sj.as_tensor(target)
+    opt = sj.optim.Adam(layer.parameters(), lr=LR)
+
+    def step():
+        opt.zero_grad()
+        loss = LF.mse_loss(layer(xt), tt)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def torch_step_fn(x, target):
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, DROPOUT, batch_first=True)
+    opt = torch.optim.Adam(layer.parameters(), lr=LR)
+    xt, tt = torch.from_numpy(x), torch.from_numpy(target)
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(layer(xt), tt)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main():
+    x, target = make_data()
+    threads = sj.get_num_threads()
+    torch.set_num_threads(threads)
+    series = compare({"shenjing": shenjing_step_fn(x, target),
+                      "pytorch": torch_step_fn(x, target)}, n_steps=10, rounds=5, warmup=3)
+    return report(f"Transformer encoder layer training step: d_model {D_MODEL}, {HEADS} heads, "
+                  f"ff {FF}, dropout {DROPOUT}, T={LENGTH}, batch {BATCH}, Adam, {threads} "
+                  "thread(s) (goal ≤ 1.5x)", series)
+
+
+if __name__ == "__main__":
+    main()
