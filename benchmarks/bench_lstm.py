@@ -68,7 +68,7 @@ def main():
     threads = sj.get_num_threads()
     torch.set_num_threads(threads)
     series = compare({"shenjing": shenjing_step_fn(x, y), "pytorch": torch_step_fn(x, y)},
-                     n_steps=10, rounds=5, warmup=3)
+                     n_steps=10, rounds=5, warmup=3, retries=1)
     return report(f"LSTM classifier training step: Embedding {VOCAB}x{EMBED} → LSTM {UNITS} "
                   f"→ Dense {CLASSES}, T={STEPS_T}, batch {BATCH}, Adam, {threads} thread(s) "
                   "(goal ≤ 2.0x)", series)

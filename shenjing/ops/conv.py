@@ -10,6 +10,12 @@ column layout):
 
 With groups G the channels split into G independent convolutions; the weight matrix is
 (G, O/G, C/G·kh·kw) and the columns (G, C/G·kh·kw, M), one ``matmul`` for all groups.
+
+Why channel-major columns (C·kh·kw, N·OH·OW): on a ResNet-20 layer (128x16x32x32, 3x3,
+pad 1, forward + backward, 2 cores) they measured 57 ms against 84 ms for per-image
+columns (N, C·kh·kw, OH·OW) with a batched matmul and 158 ms for pixel-major columns
+(N·OH·OW, C·kh·kw): the 9 reads of each input plane stay in cache while it is copied, and
+the products are few large matrices.  ``_im2col``'s wide grid then cuts the copies further.
 """
 from __future__ import annotations
 
