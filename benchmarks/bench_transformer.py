@@ -55,8 +55,8 @@ def main():
     x, target = make_data()
     threads = sj.get_num_threads()
     torch.set_num_threads(threads)
-    series = compare({"shenjing": shenjing_step_fn(x, target),
-                      "pytorch": torch_step_fn(x, target)}, n_steps=10, rounds=5, warmup=3, retries=1)
+    steps = {"shenjing": shenjing_step_fn(x, target), "pytorch": torch_step_fn(x, target)}
+    series = compare(steps, n_steps=10, rounds=5, warmup=3, retries=1)
     return report(f"Transformer encoder layer training step: d_model {D_MODEL}, {HEADS} heads, "
                   f"ff {FF}, dropout {DROPOUT}, T={LENGTH}, batch {BATCH}, Adam, {threads} "
                   "thread(s) (goal ≤ 1.5x)", series)
