@@ -1,9 +1,9 @@
 """Pooling, upsampling and 2-D padding in NCHW layout, with torch.nn.functional's signatures.
 
-Windows are strided views of the (padded) input, never copies made pixel by pixel; a
-gradient goes back through ``_fold``, which adds each kernel offset's share onto the pixels
-it came from (one reshape when windows tile the input, else one strided add per offset).
-Output size per axis (no ceil mode): OH = ⌊(H + 2·p - k) / s⌋ + 1.
+A pooling window of kh×kw pixels is read as kh·kw strided blocks of the (padded) input, one
+per kernel offset, each of output size (N, C, OH, OW): every step is one vectorised pass
+over the batch, no Python loop touches a pixel or a channel.  The gradient goes back the
+same way (``_scatter``).  Output size per axis (no ceil mode): OH = ⌊(H + 2·p - k) / s⌋ + 1.
 """
 from __future__ import annotations
 
@@ -19,29 +19,31 @@ from .linalg import matmul
 from .reduce import mean
 from .shape import broadcast_to, pad, reshape
 
-
-def _windows(xp, x, kernel, stride, out):
-    """(N, C, OH, OW, kh, kw) strided view of the windows of ``x`` (N, C, Hp, Wp)."""
-    s = x.strides
-    return xp.lib.stride_tricks.as_strided(
-        x, x.shape[:2] + out + kernel, s[:2] + (s[2] * stride[0], s[3] * stride[1]) + s[2:])
+LOOP_MAX_OFFSETS = 16  # larger windows (global pooling) take an arg-max along each window
 
 
-def _fold(dwin, shape, stride, padding):
-    """Adjoint of ``_windows``: (N, C, OH, OW, kh, kw) → (N, C, H, W), overlaps summed,
-    padding cropped (``shape`` is the padded input's shape)."""
-    xp = array_module(dwin)
-    n, c, oh, ow, kh, kw = dwin.shape
-    (sh, sw), (ph, pw) = stride, padding
-    dx = xp.zeros(shape, dtype=dwin.dtype)
-    if (sh, sw) == (kh, kw):  # windows tile the input: a transpose puts every value home
-        dx[:, :, :oh * kh, :ow * kw] = dwin.transpose(0, 1, 2, 4, 3, 5).reshape(
-            n, c, oh * kh, ow * kw)
-    else:
-        for i in range(kh):
-            for j in range(kw):
-                dx[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += \
-                    dwin[:, :, :, :, i, j]
+def _offsets(kernel, stride, out):
+    """For each kernel offset t = i·kw + j, the slice of the padded input holding the pixel
+    at (i, j) of every window: an (N, C, OH, OW) strided view."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out
+    for i in range(kh):
+        for j in range(kw):
+            yield i * kw + j, (Ellipsis, slice(i, i + sh * (oh - 1) + 1, sh),
+                               slice(j, j + sw * (ow - 1) + 1, sw))
+
+
+def _scatter(part, shape, kernel, stride, padding, out, like):
+    """Adjoint of reading the offset blocks: add ``part(t)`` back onto the pixels of offset t,
+    then crop the padding (``shape`` is the padded input's shape)."""
+    xp = array_module(like)
+    dx = xp.zeros(shape, dtype=like.dtype)
+    tiled = stride[0] >= kernel[0] and stride[1] >= kernel[1]  # no pixel in two windows
+    for t, index in _offsets(kernel, stride, out):
+        if tiled:
+            dx[index] = part(t)
+        else:
+            dx[index] += part(t)
+    (ph, pw) = padding
     return dx[:, :, ph:shape[2] - ph, pw:shape[3] - pw]
 
 
@@ -55,25 +57,39 @@ def _pad_hw(xp, x, padding, value):
 class MaxPool2d(Function):
     """y = max of each window;  dx: dy goes to the window's first arg-max (PyTorch's CPU rule).
 
-    Padding holds -inf, so it never wins.  NaN counts as the maximum (NumPy's argmax).
+    Padding holds -inf, so it never wins; a NaN in a window makes its output NaN.
     """
 
     def forward(self, x, *, kernel, stride, padding, out):
         xp = array_module(x)
         low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         xpad = _pad_hw(xp, x, padding, low)
-        win = _windows(xp, xpad, kernel, stride, out)
-        flat = win.reshape(win.shape[:4] + (-1,))  # a copy: one row per window
-        idx = flat.argmax(axis=-1)[..., None]
+        if kernel[0] * kernel[1] > LOOP_MAX_OFFSETS:
+            s = xpad.strides
+            win = xp.lib.stride_tricks.as_strided(
+                xpad, x.shape[:2] + out + kernel,
+                s[:2] + (s[2] * stride[0], s[3] * stride[1]) + s[2:])
+            flat = win.reshape(x.shape[:2] + out + (-1,))  # a copy: one row per window
+            idx = flat.argmax(axis=-1)
+            y = xp.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
+        else:
+            y = idx = None
+            for t, index in _offsets(kernel, stride, out):
+                v = xpad[index]
+                if y is None:
+                    y, idx = v.copy(), xp.zeros(v.shape, dtype=xp.uint8)
+                    continue
+                better = v > y  # strict: an equal value later in the window does not win
+                xp.maximum(y, v, out=y)
+                # masks are slow in NumPy, arithmetic is not; t grows, so max keeps the last win
+                xp.maximum(idx, better.view(xp.uint8) * xp.uint8(t), out=idx)
         self.saved = (idx, xpad.shape, kernel, stride, padding)
-        return xp.take_along_axis(flat, idx, axis=-1)[..., 0]
+        return y
 
     def backward(self, g):
         idx, shape, kernel, stride, padding = self.saved
-        xp = array_module(g)
-        hit = xp.arange(kernel[0] * kernel[1]) == idx  # one-hot arg-max per window
-        dwin = xp.where(hit, g[..., None], g.dtype.type(0))
-        return _fold(dwin.reshape(g.shape + kernel), shape, stride, padding)
+        return _scatter(lambda t: g * (idx == t), shape, kernel, stride, padding,
+                        g.shape[2:], g)
 
 
 class AvgPool2d(Function):
@@ -85,7 +101,12 @@ class AvgPool2d(Function):
     def forward(self, x, *, kernel, stride, padding, out, include_pad):
         xp = array_module(x)
         xpad = _pad_hw(xp, x, padding, 0)
-        y = _windows(xp, xpad, kernel, stride, out).sum(axis=(4, 5))
+        y = None
+        for _, index in _offsets(kernel, stride, out):
+            if y is None:
+                y = xpad[index].copy()
+            else:
+                y += xpad[index]
         div = _divisor(xp, x.shape[2:], kernel, stride, padding, out, include_pad, x.dtype)
         y /= div
         self.saved = (div, xpad.shape, kernel, stride, padding)
@@ -93,9 +114,8 @@ class AvgPool2d(Function):
 
     def backward(self, g):
         div, shape, kernel, stride, padding = self.saved
-        xp = array_module(g)
-        gd = (g / div)[..., None, None]
-        return _fold(xp.broadcast_to(gd, g.shape + kernel), shape, stride, padding)
+        gd = g / div
+        return _scatter(lambda t: gd, shape, kernel, stride, padding, g.shape[2:], g)
 
 
 def _divisor(xp, size, kernel, stride, padding, out, include_pad, dtype):
