@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import numpy as np
+from common import classifier_step
 
 BATCH, LR, CLASSES, SHAPE = 64, 1e-3, 10, (1, 28, 28)
 MEMORY_STEPS = 5
@@ -35,14 +36,7 @@ def shenjing_step_fn(x, y):
     model = sj.models.lenet5(CLASSES, SHAPE)
     opt = sj.optim.Adam(model.parameters(), lr=LR)
     xt, yt = sj.as_tensor(x), sj.as_tensor(y)
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return classifier_step(model, opt, F.cross_entropy, xt, yt)
 
 
 def torch_lenet(num_classes=CLASSES):
@@ -63,14 +57,7 @@ def torch_step_fn(x, y):
     model = torch_lenet()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return classifier_step(model, opt, torch.nn.functional.cross_entropy, xt, yt)
 
 
 # ---------------------------------------------------------------- peak memory, one process each

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from common import compare, report
+from common import classifier_step, compare, report
 
 import shenjing as sj
 from shenjing.nn import functional as F
@@ -30,14 +30,7 @@ def shenjing_step_fn(x, y):
     xt, yt = sj.as_tensor(x), sj.as_tensor(y)
     model(xt)  # build the lazy layers
     opt = sj.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return classifier_step(model, opt, F.cross_entropy, xt, yt)
 
 
 def torch_step_fn(x, y):
@@ -49,14 +42,7 @@ def torch_step_fn(x, y):
     model = torch.nn.Sequential(*mods)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return classifier_step(model, opt, torch.nn.functional.cross_entropy, xt, yt)
 
 
 def numpy_step_fn(x, y):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from bench_lenet import run
+from common import classifier_step
 
 BATCH, LR, MOMENTUM, WEIGHT_DECAY, CLASSES, SHAPE = 128, 0.1, 0.9, 1e-4, 10, (3, 32, 32)
 MEMORY_STEPS = 3
@@ -26,14 +27,7 @@ def shenjing_step_fn(x, y):
     model.train()
     opt = sj.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     xt, yt = sj.as_tensor(x), sj.as_tensor(y)
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return classifier_step(model, opt, F.cross_entropy, xt, yt)
 
 
 def torch_resnet20(num_classes=CLASSES):
@@ -77,14 +71,7 @@ def torch_step_fn(x, y):
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM,
                           weight_decay=WEIGHT_DECAY)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-
-    return step
+    return classifier_step(model, opt, torch.nn.functional.cross_entropy, xt, yt)
 
 
 def main():

@@ -98,3 +98,16 @@ def report(title: str, series: dict, baseline: str = "pytorch") -> dict:
         out[name] = {"ms_per_step": round(s.median_ms, 4), "ratio_to_pytorch": round(ratio, 3),
                      "flagged_blocks": s.flagged}
     return out
+
+
+def classifier_step(model, opt, cross_entropy, x, y):
+    """One training step closure; the same code drives shenjing and PyTorch, whose low-level
+    APIs (zero_grad / backward / step) share their names."""
+
+    def step():
+        opt.zero_grad()
+        loss = cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    return step
