@@ -20,6 +20,7 @@ from .tensor import Parameter, Tensor  # noqa: E402
 from .threads import get_num_threads, set_num_threads  # noqa: E402
 
 from . import nn, optim, losses, metrics, data, explain  # noqa: E402,I001
+from . import regularizers  # noqa: E402  (sj.regularizers.l2(1e-4), Keras style)
 from .train import callbacks  # noqa: E402  (sj.callbacks.EarlyStopping, Keras style)
 from .train.model import Model, Sequential  # noqa: E402
 from .train.history import History  # noqa: E402

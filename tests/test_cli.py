@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,21 +25,21 @@ def test_recipes_lists_names_and_descriptions(tmp_path):
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # every name described
 
 
-def test_train_prints_one_json_line_and_saves_weights(tmp_path):
+def test_train_prints_one_json_line_and_saves_the_model(tmp_path):
     proc = shenjing("train", "iris-mlp", "--epochs", "2", "--seed", "3", "--out", "tmp",
                     "--verbose", "2", "--threads", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     result = json.loads(lines[-1])
-    assert set(result) == {"recipe", "epochs", "seed", "seconds", "test_accuracy",
-                           "test_loss", "weights"}
+    assert {"recipe", "epochs", "seed", "seconds", "test_accuracy", "test_loss", "model",
+            "history"} <= set(result)
     assert (result["recipe"], result["epochs"], result["seed"]) == ("iris-mlp", 2, 3)
     assert 0 <= result["test_accuracy"] <= 1 and result["test_loss"] > 0
-    weights = tmp_path / result["weights"]
-    with np.load(weights) as data:
-        assert len(data.files) == 6
+    assert (tmp_path / result["model"]).stat().st_size > 0
     assert (tmp_path / "tmp" / "history.json").exists()
+    run = json.loads((tmp_path / "tmp" / "run.json").read_text())
+    assert run["recipe"] == "iris-mlp" and run["input_shape"] == [4]
     assert "Epoch 2/2" in proc.stderr and "test accuracy" in proc.stderr
 
 
@@ -65,6 +64,6 @@ def test_main_in_process(tmp_path, capsys, monkeypatch):
     assert cli.main(["train", "iris-mlp", "--epochs", "1", "--verbose", "0"]) == 0
     out, err = capsys.readouterr()
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["weights"] == os.path.join("runs", "iris-mlp", "weights.npz")
-    assert (tmp_path / "runs" / "iris-mlp" / "weights.npz").exists()
+    assert result["model"] == os.path.join("runs", "iris-mlp", "model.safetensors")
+    assert (tmp_path / "runs" / "iris-mlp" / "model.safetensors").exists()
     assert cli.main([]) == 2

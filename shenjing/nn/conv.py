@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numbers
 
-from .. import ops
+from .. import ops, regularizers
 from . import activations, init
 from .core import _positive_int
 from .module import Module
@@ -90,9 +90,13 @@ class _Conv(Module):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", input_shape=None, name=None, dtype=None,
-                 trainable=True):
+                 trainable=True, kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None):
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         who, n = type(self).__name__, self.rank
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.filters = _positive_int(filters, "filters", who)
         self.kernel_size = ntuple(kernel_size, n, "kernel_size", who)
         self.strides = ntuple(strides, n, "strides", who)
@@ -132,9 +136,10 @@ class _Conv(Module):
         lead = (c, self.filters // self.groups) if self.transposed else \
             (self.filters, c // self.groups)
         self.kernel = self.add_weight(lead + self.kernel_size, self.kernel_initializer,
-                                      name="kernel")
+                                      name="kernel", regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias")
+            self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                        regularizer=self.bias_regularizer)
 
     @property
     def in_channels(self):
@@ -184,7 +189,8 @@ class _Conv(Module):
                   "groups": self.groups, "activation": activations.serialize(self.activation),
                   "use_bias": self.use_bias,
                   "kernel_initializer": init.serialize(self.kernel_initializer),
-                  "bias_initializer": init.serialize(self.bias_initializer)}
+                  "bias_initializer": init.serialize(self.bias_initializer),
+                  **regularizers.config_entries(self)}
         if self.input_shape is not None:
             config["input_shape"] = tuple(self.input_shape[1:])
         return config
@@ -232,13 +238,15 @@ class _ConvTranspose(_Conv):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 input_shape=None, name=None, dtype=None, trainable=True):
+                 input_shape=None, name=None, dtype=None, trainable=True,
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None):
         who = type(self).__name__
         self.output_padding = None if output_padding is None else \
             ntuple(output_padding, self.rank, "output_padding", who, minimum=0)
         super().__init__(filters, kernel_size, strides, padding, dilation_rate, groups,
                          activation, use_bias, kernel_initializer, bias_initializer,
-                         input_shape, name, dtype, trainable)
+                         input_shape, name, dtype, trainable, kernel_regularizer,
+                         bias_regularizer, activity_regularizer)
         if self.output_padding is not None and any(
                 op >= max(s, d) for op, s, d in zip(self.output_padding, self.strides,
                                                     self.dilation_rate)):

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .. import ops
+from .. import ops, regularizers
 from ..tensor import Tensor
 from . import activations, init
 from .module import Module
@@ -38,9 +38,13 @@ class Dense(Module):
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  input_dim=None, input_shape=None, name=None, dtype=None, trainable=True):
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         self.units = _positive_int(units, "units", "Dense")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = init.get(kernel_initializer)
@@ -58,9 +62,10 @@ class Dense(Module):
             raise ValueError(f"Dense '{self.name}' cannot be built from input shape "
                              f"{input_shape}: the last axis (features) must be known.")
         self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer,
-                                      name="kernel")
+                                      name="kernel", regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias")
+            self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias",
+                                        regularizer=self.bias_regularizer)
 
     def forward(self, x):
         n_in = self.kernel.shape[0]
@@ -76,7 +81,8 @@ class Dense(Module):
                   "activation": activations.serialize(self.activation),
                   "use_bias": self.use_bias,
                   "kernel_initializer": init.serialize(self.kernel_initializer),
-                  "bias_initializer": init.serialize(self.bias_initializer)}
+                  "bias_initializer": init.serialize(self.bias_initializer),
+                  **regularizers.config_entries(self)}
         if self.input_shape is not None:
             config["input_shape"] = tuple(self.input_shape[1:])
         return config

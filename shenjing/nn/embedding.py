@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numbers
 
+from .. import regularizers
 from ..ops.embedding import EmbeddingLookup, check_ids, integer_ids
 from ..tensor import Tensor
 from . import init
@@ -31,8 +32,11 @@ class Embedding(Module):
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 mask_zero=False, input_length=None, name=None, dtype=None, trainable=True):
+                 mask_zero=False, input_length=None, name=None, dtype=None, trainable=True,
+                 embeddings_regularizer=None, activity_regularizer=None):
         super().__init__(name=name, dtype=dtype, trainable=trainable)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.input_dim = _positive_int(input_dim, "input_dim")
         self.output_dim = _positive_int(output_dim, "output_dim")
         self.mask_zero = bool(mask_zero)
@@ -42,7 +46,8 @@ class Embedding(Module):
             embeddings_initializer = init.RandomUniform(-0.05, 0.05)  # Keras' "uniform"
         self.embeddings_initializer = init.get(embeddings_initializer)
         self.embeddings = self.add_weight((self.input_dim, self.output_dim),
-                                          self.embeddings_initializer, name="embeddings")
+                                          self.embeddings_initializer, name="embeddings",
+                                          regularizer=self.embeddings_regularizer)
 
     def _ids(self, x):
         who = f"Embedding '{self.name}'"
@@ -66,7 +71,7 @@ class Embedding(Module):
         config = {**super().get_config(), "input_dim": self.input_dim,
                   "output_dim": self.output_dim,
                   "embeddings_initializer": init.serialize(self.embeddings_initializer),
-                  "mask_zero": self.mask_zero}
+                  "mask_zero": self.mask_zero, **regularizers.config_entries(self)}
         if self.input_length is not None:
             config["input_length"] = self.input_length
         return config

@@ -24,7 +24,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, regularizers
 from ..backend import array_module, to_numpy
 from ..tensor import Parameter, Tensor
 from . import init
@@ -32,7 +32,7 @@ from . import init
 _name_counts: dict[str, int] = {}
 _hook_ids = itertools.count()
 
-_BOOKKEEPING = frozenset({"_buffer_names", "_frozen", "_forward_hooks"})
+_BOOKKEEPING = frozenset({"_buffer_names", "_frozen", "_forward_hooks", "_regularized"})
 LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
 
 
@@ -78,11 +78,14 @@ class _HookHandle:
 class Module:
     """Base class for layers and models: registration, modes, state, names, building."""
 
+    activity_regularizer = None  # layers that take ``activity_regularizer=`` set their own
+
     def __init__(self, name=None, dtype=None, trainable=True):
         d = self.__dict__
         d["_buffer_names"] = set()
         d["_frozen"] = []  # weights made with add_weight(trainable=False) (copies keep them)
         d["_forward_hooks"] = {}
+        d["_regularized"] = []  # (Parameter, regularizer) pairs from add_weight(regularizer=)
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"a layer name must be a non-empty string, got {name!r}.")
         self.name = name or unique_name(_snake(type(self).__name__))
@@ -260,10 +263,11 @@ class Module:
 
     # ------------------------------------------------------------------ weights and dtypes
     def add_weight(self, shape, initializer="glorot_uniform", name=None, trainable=True,
-                   dtype=None):
+                   dtype=None, regularizer=None):
         """A new Parameter of ``shape`` filled by ``initializer`` in the layer's dtype.
 
         Assign the result to an attribute to register it: ``self.kernel = self.add_weight(...)``.
+        ``regularizer`` (``sj.regularizers``) adds its penalty of the weight to ``losses``.
         """
         dt = _float_dtype(dtype or self.dtype, f"{type(self).__name__}.add_weight")
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
@@ -277,7 +281,25 @@ class Module:
         p.trainable, p.name = live, name
         if not trainable:
             self._frozen.append(p)
+        regularizer = regularizers.get(regularizer)
+        if regularizer is not None:
+            self.__dict__["_regularized"].append((p, regularizer))
         return p
+
+    # ------------------------------------------------------------------ regularization
+    @property
+    def losses(self) -> list:
+        """Scalar penalty Tensors (Keras ``layer.losses``): the activity penalties of the
+        last forward, then ``regularizer(w)`` for every trainable regularized weight here and
+        in the descendants.  Frozen weights (``trainable = False``) add nothing."""
+        return regularizers.module_losses(self)
+
+    def regularization_loss(self):
+        """Σ ``losses`` as one differentiable scalar Tensor, or None when there are none.
+
+        >>> loss = criterion(model(x), y) + (model.regularization_loss() or 0.0)
+        """
+        return regularizers.total(self.losses)
 
     def to(self, dtype):
         """Cast parameters and float buffers to ``dtype`` in place (same objects); self."""
@@ -362,6 +384,9 @@ class Module:
         for hook in tuple(self._forward_hooks.values()):
             result = hook(self, args, out)
             out = out if result is None else result
+        if self.activity_regularizer is not None:  # Keras: penalty(output) / batch size
+            self.__dict__["_activity_loss"] = regularizers.activity_penalty(
+                self.activity_regularizer, out)
         self.output_shape = _shape_of(out)
         return out
 

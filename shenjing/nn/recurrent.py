@@ -38,7 +38,7 @@ import numbers
 
 import numpy as np
 
-from .. import ops, random
+from .. import ops, random, regularizers
 from ..backend import array_module, to_numpy
 from ..ops import recurrent as rops
 from ..tensor import Tensor
@@ -83,9 +83,14 @@ class RNN(Module):
                  bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
                  return_sequences=False, return_state=False, go_backwards=False,
                  zero_output_for_mask=False, seed=None, input_shape=None, name=None,
-                 dtype=None, trainable=True):
+                 dtype=None, trainable=True, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, activity_regularizer=None):
         super().__init__(name=name, dtype=dtype, trainable=trainable)
         who = type(self).__name__
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)  # on bias_ih and bias_hh
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(f"{who} expects a positive int for `units`, got {units!r}.")
         self.units = int(units)
@@ -123,13 +128,16 @@ class RNN(Module):
             raise ValueError(f"{self._where()} cannot be built from input shape {input_shape}:"
                              " the last axis (features) must be known.")
         self.weight_ih = self.add_weight((gh, d), _transposed(self.kernel_initializer),
-                                         name="weight_ih")
+                                         name="weight_ih", regularizer=self.kernel_regularizer)
         self.weight_hh = self.add_weight((gh, self.units),
                                          _transposed(self.recurrent_initializer),
-                                         name="weight_hh")
+                                         name="weight_hh",
+                                         regularizer=self.recurrent_regularizer)
         if self.use_bias:
-            self.bias_ih = self.add_weight((gh,), self._bias_init(0), name="bias_ih")
-            self.bias_hh = self.add_weight((gh,), self._bias_init(1), name="bias_hh")
+            self.bias_ih = self.add_weight((gh,), self._bias_init(0), name="bias_ih",
+                                           regularizer=self.bias_regularizer)
+            self.bias_hh = self.add_weight((gh,), self._bias_init(1), name="bias_hh",
+                                           regularizer=self.bias_regularizer)
 
     def _bias_init(self, which):
         """bias_ih takes Keras' bias, bias_hh starts at zero (their sum is what counts)."""
@@ -237,7 +245,8 @@ class RNN(Module):
                   "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
                   "return_sequences": self.return_sequences,
                   "return_state": self.return_state, "go_backwards": self.go_backwards,
-                  "zero_output_for_mask": self.zero_output_for_mask, "seed": self.seed}
+                  "zero_output_for_mask": self.zero_output_for_mask, "seed": self.seed,
+                  **regularizers.config_entries(self)}
         if self.input_shape is not None:
             config["input_shape"] = tuple(self.input_shape[1:])
         return config

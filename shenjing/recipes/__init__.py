@@ -10,6 +10,6 @@ The command line runs the same thing: ``shenjing train iris-mlp --epochs 5``.
 from . import classic  # noqa: F401  (registers the recipes)
 from . import cnn  # noqa: F401  (digits-cnn, mnist1d-cnn/-mlp, cifar10-resnet20)
 from . import sequence  # noqa: F401  (mnist1d-gru, adding-problem, char-lm, seq2seq-reverse)
-from .registry import DEFAULT, Recipe, describe, get, names, register, run
+from .registry import DEFAULT, Recipe, data, describe, get, names, options, register, run
 
-__all__ = ["DEFAULT", "Recipe", "describe", "get", "names", "register", "run"]
+__all__ = ["DEFAULT", "Recipe", "data", "describe", "get", "names", "options", "register", "run"]

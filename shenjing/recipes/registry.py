@@ -30,6 +30,7 @@ class Recipe:
     batch_size: int
     lr: float
     seed: int = 0
+    fit_options: dict = dataclasses.field(default_factory=dict)
 
 
 def register(name, description, *, epochs, batch_size, lr, seed=0):
@@ -52,6 +53,13 @@ def describe() -> dict[str, str]:
     return {n: _RECIPES[n].description for n in names()}
 
 
+def options(name) -> list[str]:
+    """The recipe's own options (``--option KEY=VALUE`` on the command line)."""
+    params = inspect.signature(get(name).build).parameters
+    return [f"{p}={params[p].default!r}" if params[p].default is not inspect.Parameter.empty
+            else p for p in params if p not in ("lr", "epochs", "batch_size")]
+
+
 def get(name) -> Recipe:
     """The recipe called ``name``; a KeyError lists the valid names."""
     try:
@@ -67,15 +75,21 @@ def _check_positive(value, what, kind=int):
 
 
 def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbose=1,
-        options=None) -> dict:
-    """Train recipe ``name`` and save its weights; returns the JSON-ready summary
-    ``{"recipe", "epochs", "seed", "seconds", "test_accuracy", "test_loss", "weights"}``.
+        options=None, callbacks=None, resume=None, run_info=None) -> dict:
+    """Train recipe ``name`` (a registered name or a ``Recipe``) and save the model; returns
+    the JSON-ready summary ``{"recipe", "epochs", "seed", "seconds", "test_accuracy",
+    "test_loss", "model", "history", ...}`` (plus the recipe's own report, if it makes one).
 
-    Settings left as None take the recipe's defaults; ``out`` defaults to ``runs/NAME``.
-    ``seconds`` is the wall time of training plus the test evaluation.  ``options``: extra
-    keyword arguments for recipes that take them (``{"synthetic": True, "limit": 256}``).
+    Settings left as None take the recipe's defaults; ``out`` defaults to ``runs/NAME``, where
+    ``model.safetensors`` (``sj.load_model`` reads it), ``history.json`` and ``run.json`` (what
+    ran, so ``shenjing evaluate`` finds the data again) are written.  ``seconds`` is the wall
+    time of training plus the test evaluation.  ``options``: extra keyword arguments for
+    recipes that take them (``{"synthetic": True, "limit": 256}``).  ``callbacks``: more
+    callbacks for ``fit`` (TensorBoard, ModelCheckpoint).  ``resume``: a file written by
+    ``model.save``/``ModelCheckpoint``; training continues from its epoch with its weights
+    and optimizer state.  ``run_info``: more fields for run.json.
     """
-    recipe = get(name)
+    recipe = name if isinstance(name, Recipe) else get(name)
     _check_positive(epochs, "epochs")
     _check_positive(batch_size, "batch_size")
     _check_positive(lr, "lr", float)
@@ -83,24 +97,66 @@ def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbos
     seed = recipe.seed if seed is None else seed
     batch_size = recipe.batch_size if batch_size is None else batch_size
     lr = recipe.lr if lr is None else lr
-    out = os.path.join("runs", name) if out is None else os.fspath(out)
+    out = os.path.join("runs", recipe.name) if out is None else os.fspath(out)
 
     sj.manual_seed(seed)
     kwargs = _build_kwargs(recipe, options, epochs=epochs, batch_size=batch_size)
-    model, ((x_train, y_train), (x_test, y_test)), *callbacks = recipe.build(lr, **kwargs)
+    model, ((x_train, y_train), (x_test, y_test)), *own = recipe.build(lr, **kwargs)
+    initial_epoch = 0
+    if resume is not None:
+        model = sj.load_model(resume)
+        initial_epoch = int(getattr(model, "epoch", 0) or 0)
     start = time.perf_counter()
     history = model.fit(x_train, y_train, epochs=epochs, verbose=verbose,
                         batch_size=batch_size if y_train is not None else None,  # None: a loader
-                        callbacks=callbacks[0] if callbacks else None)
+                        callbacks=[*(own[0] if own else ()), *(callbacks or ())],
+                        initial_epoch=initial_epoch, **recipe.fit_options)
     test = model.evaluate(x_test, y_test, batch_size=256, return_dict=True)
     seconds = time.perf_counter() - start
+    return _save_run(model, history, test, out, {
+        "recipe": recipe.name, "epochs": epochs, "seed": seed, "seconds": round(seconds, 3),
+        "test_accuracy": test.get("accuracy"), "test_loss": test["loss"]},
+        options=options, input_shape=_input_shape(x_train), run_info=run_info)
 
-    weights = model.save_weights(os.path.join(out, "weights.npz"))
-    with open(os.path.join(out, "history.json"), "w") as f:
+
+def _input_shape(x):
+    """Per-sample input shape of an array or of a loader's first batch (for ONNX export)."""
+    if hasattr(x, "shape"):
+        return list(x.shape[1:])
+    try:
+        xb = next(iter(x))[0]
+    except (StopIteration, TypeError, IndexError):
+        return None
+    return list(getattr(xb, "shape", ())[1:]) or None
+
+
+def _save_run(model, history, test, out, result, options=None, input_shape=None,
+              run_info=None) -> dict:
+    """Write model.safetensors, history.json and run.json into ``out``; finish ``result``."""
+    os.makedirs(out, exist_ok=True)
+    result["model"] = model.save(os.path.join(out, "model.safetensors")) or \
+        os.path.join(out, "model.safetensors")
+    result["history"] = os.path.join(out, "history.json")
+    with open(result["history"], "w") as f:
         json.dump({"params": history.params, "history": history.history}, f, indent=1)
-    return {"recipe": name, "epochs": epochs, "seed": seed, "seconds": round(seconds, 3),
-            "test_accuracy": test.get("accuracy"), "test_loss": test["loss"],
-            "weights": weights}
+    extra = {k: v for k, v in test.items() if k not in ("loss", "accuracy")}
+    report = getattr(model, "recipe_report", None) or {}
+    result.update({f"test_{k}": _plain(v) for k, v in extra.items()})
+    result.update({k: _plain(v) for k, v in report.items()})
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    with open(os.path.join(out, "run.json"), "w") as f:
+        json.dump({"recipe": result["recipe"], "options": options, "seed": result["seed"],
+                   "input_shape": input_shape, "test_accuracy": result["test_accuracy"],
+                   "test_loss": result["test_loss"], **(run_info or {})}, f, indent=1)
+    return result
+
+
+def _plain(value):
+    """A JSON-friendly copy of a metric or report value."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value if isinstance(value, (int, float, str, bool, list, dict, type(None))) \
+        else str(value)
 
 
 def _build_kwargs(recipe, options, **settings) -> dict:
@@ -117,3 +173,11 @@ def _build_kwargs(recipe, options, **settings) -> dict:
         raise ValueError(f"recipe {recipe.name!r} does not take {', '.join(unknown)}; it takes "
                          f"{', '.join(takes) or 'no options'}.")
     return {**{k: v for k, v in settings.items() if k in params}, **options}
+
+
+def data(name, options=None):
+    """The ``((x, y), (x_test, y_test))`` splits recipe ``name`` trains and tests on (the
+    model it builds is dropped): what ``shenjing evaluate`` uses for a saved run."""
+    recipe = name if isinstance(name, Recipe) else get(name)
+    kwargs = _build_kwargs(recipe, options, epochs=recipe.epochs, batch_size=recipe.batch_size)
+    return recipe.build(recipe.lr, **kwargs)[1]
