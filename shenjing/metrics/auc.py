@@ -1,4 +1,14 @@
-"""Exact ROC AUC, streamed: sorted unique scores with the positives and negatives at each."""
+"""Exact ROC AUC, streamed: O(b log² n) work per batch of b samples (n seen so far).
+
+ROC AUC is the weighted fraction of concordant (positive, negative) pairs,
+``U / (P N)`` with ``U = Σ_{pos i, neg j} wᵢ wⱼ ([sᵢ > sⱼ] + ½ [sᵢ = sⱼ])`` — the trapezoidal
+area sklearn computes.  ``U`` is additive over pairs, so each new batch adds the pairs it
+forms with itself and with the samples seen before.  Those live in sorted runs with
+cumulative weights (a batch's partners are one binary search away); runs of similar size
+merge like a binary counter, so there are O(log n) of them and ``result()`` costs nothing
+(``fit`` reads it after every batch).  All classes go through one search: keys are complex
+numbers ``class + 1j·score``, which NumPy orders lexicographically, i.e. row by row.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,46 +18,85 @@ from .base import Metric, _host, _labels
 _AVERAGES = (None, "macro", "weighted")
 
 
+def _keys(scores):
+    """Sort keys for scores (C, m): the scores themselves for one row, else ``row + 1j·score``
+    (NumPy orders complex numbers lexicographically, so every row searches in one call)."""
+    if len(scores) == 1:
+        return scores.reshape(-1)
+    return (np.arange(len(scores))[:, None] + 1j * scores).reshape(-1)
+
+
+class _Run:
+    """Samples sorted by score within each class row: keys (C·m,), weights (C·m,), and
+    flat cumulative weights with a leading zero per row (C·(m + 1),)."""
+
+    def __init__(self, scores, pos, neg):
+        rows, self.size = scores.shape
+        # timsort: a merge of two sorted runs costs linear time
+        order = np.argsort(scores, axis=1, kind="stable")
+        order = (order + (np.arange(rows) * self.size)[:, None]).reshape(-1)
+        self.scores = scores.reshape(-1)[order].reshape(rows, -1)
+        self.pos, self.neg = pos.reshape(-1)[order], neg.reshape(-1)[order]
+        self.keys = _keys(self.scores)
+        zero = np.zeros((rows, 1))
+        cpos = np.concatenate([zero, np.cumsum(self.pos.reshape(rows, -1), axis=1)], axis=1)
+        cneg = np.concatenate([zero, np.cumsum(self.neg.reshape(rows, -1), axis=1)], axis=1)
+        self.total_pos = cpos[:, -1]
+        self.cpos, self.cneg = cpos.reshape(-1), cneg.reshape(-1)
+
+    def query(self):
+        """This run as search queries: keys just at and just above each score (for
+        ``searchsorted`` left and right in one call), their rows, and the weights."""
+        above = _keys(np.nextafter(self.scores, np.inf))
+        rows = np.repeat(np.arange(len(self.scores)), self.size)
+        return np.concatenate([self.keys, above]), np.concatenate([rows, rows]), self.pos, \
+            self.neg
+
+    def pairs(self, keys, rows, pos, neg):
+        """Concordant weight per class between this run and the samples of ``query()``."""
+        # a global position g in row r is local g - r·m, so flat g - r·m + r·(m + 1) = g + r
+        at = np.searchsorted(self.keys, keys) + rows
+        lo, hi = at[:len(pos)], at[len(pos):]
+        above = self.total_pos[rows[:len(pos)]] - 0.5 * (self.cpos[lo] + self.cpos[hi])
+        below = 0.5 * (self.cneg[lo] + self.cneg[hi])  # ties count half
+        return (neg * above + pos * below).reshape(len(self.total_pos), -1).sum(axis=1)
+
+
+def _merge(*runs):
+    """One run holding the samples of ``runs``."""
+    if len(runs) == 1:
+        return runs[0]
+    rows = len(runs[0].scores)
+    return _Run(*(np.concatenate([getattr(r, name).reshape(rows, -1) for r in runs], axis=1)
+                  for name in ("scores", "pos", "neg")))
+
+
 class _Ranks:
-    """Sorted unique scores with the (weighted) count of positives and negatives at each.
+    """Per class: positive weight ``P``, negative weight ``N`` and concordant weight ``U``."""
 
-    New batches wait in ``pending``; a flush concatenates them to the sorted state and
-    sorts stably (timsort merges the sorted run in linear time), then merges equal scores.
-    """
-
-    def __init__(self):
-        self.scores, self.pos, self.neg = np.zeros(0), np.zeros(0), np.zeros(0)
-        self.pending = []
+    def __init__(self, classes):
+        self.runs = []
+        self.u, self.p, self.n = np.zeros(classes), np.zeros(classes), np.zeros(classes)
 
     def add(self, scores, positive, weight):
+        """``scores``, ``positive`` (0/1): (C, b); ``weight``: (b,)."""
         pos = positive * weight
-        self.pending.append((scores.astype(np.float64), pos, weight - pos))
-
-    def flush(self):
-        if not self.pending:
-            return
-        parts = [(self.scores, self.pos, self.neg), *self.pending]
-        s, pos, neg = (np.concatenate(cols) for cols in zip(*parts))
-        order = np.argsort(s, kind="stable")
-        s, pos, neg = s[order], pos[order], neg[order]
-        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if s.size else np.zeros(0, int)
-        self.scores = s[starts]
-        self.pos, self.neg = np.add.reduceat(pos, starts), np.add.reduceat(neg, starts)
-        self.pending = []
+        neg = weight - pos
+        run = _Run(scores, pos, neg)
+        query = run.query()
+        self.u += run.pairs(*query) / 2  # each pair within the batch is seen from both ends
+        for old in self.runs:
+            self.u += old.pairs(*query)
+        self.p += pos.sum(axis=1)
+        self.n += neg.sum(axis=1)
+        self.runs.append(run)
+        while len(self.runs) > 1 and self.runs[-2].size <= 2 * self.runs[-1].size:
+            self.runs[-2:] = [_merge(*self.runs[-2:])]
 
     def auc(self):
-        """P(score of a positive > score of a negative), ties counting one half; None when
-        there are no positives or no negatives.  Equals the trapezoidal area under ROC."""
-        self.flush()
-        n_pos, n_neg = self.pos.sum(), self.neg.sum()
-        if n_pos <= 0 or n_neg <= 0:
-            return None
-        above = n_pos - np.cumsum(self.pos)  # positive weight at strictly higher scores
-        return float(self.neg @ (above + 0.5 * self.pos) / (n_pos * n_neg))
-
-    def positives(self):
-        self.flush()
-        return float(self.pos.sum())
+        """Per class ``U / (P N)``; NaN where a class lacks positives or negatives."""
+        den = self.p * self.n
+        return np.divide(self.u, den, out=np.full(den.shape, np.nan), where=den > 0)
 
 
 def _softmax(x):
@@ -56,7 +105,7 @@ def _softmax(x):
 
 
 class AUC(Metric):
-    """Area under the ROC curve, exact (no thresholds binning), over every batch seen.
+    """Area under the ROC curve, exact (no threshold bins), over every batch seen.
 
     Binary: ``y_pred`` of shape ``(N,)`` or ``(N, 1)``, probabilities or logits alike (AUC
     only ranks scores), ``y_true`` 0/1.  Multiclass: scores ``(N, C)`` and labels or one-hot
@@ -67,7 +116,8 @@ class AUC(Metric):
 
     A class without positives or without negatives has no AUC: it is left out of the
     average (sklearn raises instead), shows 0.0 in the per-class array, and a result with
-    no class defined is 0.0.  Memory grows with the number of distinct scores seen.
+    no class defined is 0.0.  Every score is kept (about 50 bytes per sample and class);
+    an update costs a few binary searches per class, ``result()`` nothing.
 
     >>> sj.metrics.AUC()([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.75
@@ -82,7 +132,7 @@ class AUC(Metric):
 
     def reset_state(self) -> None:
         self.num_classes = None  # 1 for binary scores
-        self.ranks = []
+        self.ranks = None
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         t, p = _host(y_true), _host(y_pred).astype(np.float64)
@@ -101,11 +151,10 @@ class AUC(Metric):
         classes = 1 if binary else p.shape[-1]
         self._start(classes)
         if binary:
-            self.ranks[0].add(p.reshape(-1), t.reshape(-1), w)
-            return
-        t, p = t.reshape(-1), p.reshape(-1, classes)
-        for c, ranks in enumerate(self.ranks):
-            ranks.add(p[:, c], (t == c).astype(np.float64), w)
+            self.ranks.add(p.reshape(1, -1), t.reshape(1, -1), w)
+        else:
+            t = t.reshape(-1).astype(np.int64)
+            self.ranks.add(p.reshape(-1, classes).T, np.arange(classes)[:, None] == t, w)
 
     @staticmethod
     def _binary_labels(t, p):
@@ -119,26 +168,25 @@ class AUC(Metric):
 
     def _start(self, classes):
         if self.num_classes is None:
-            self.num_classes, self.ranks = classes, [_Ranks() for _ in range(classes)]
+            self.num_classes, self.ranks = classes, _Ranks(classes)
         elif classes != self.num_classes:
             raise ValueError(f"AUC got scores for {classes} classes after {self.num_classes} "
                              "in earlier batches; call reset_state() between data sets.")
 
-    def per_class(self) -> list:
-        """One AUC per class (one entry for binary), ``None`` where undefined."""
-        return [r.auc() for r in self.ranks]
+    def per_class(self):
+        """One AUC per class (one entry for binary), NaN where undefined."""
+        return np.zeros(0) if self.ranks is None else self.ranks.auc()
 
     def result(self):
         per = self.per_class()
         if self.average is None and self.num_classes != 1:
-            return np.array([0.0 if a is None else a for a in per])
-        defined = [(a, r.positives()) for a, r in zip(per, self.ranks) if a is not None]
-        if not defined:
+            return np.nan_to_num(per, nan=0.0)
+        defined = ~np.isnan(per)
+        if not defined.any():
             return 0.0
-        values, weights = np.array(defined).T
         if self.average == "weighted":
-            return float(np.average(values, weights=weights))
-        return float(values.mean())
+            return float(np.average(per[defined], weights=self.ranks.p[defined]))
+        return float(per[defined].mean())
 
     def get_config(self) -> dict:
         return {"name": self.name, "average": self.average, "from_logits": self.from_logits}
@@ -146,14 +194,15 @@ class AUC(Metric):
 
 def roc_auc_score(y_true, y_score, average="macro", sample_weight=None, from_logits=False):
     """ROC AUC as ``sklearn.metrics.roc_auc_score`` (``multi_class="ovr"`` for scores of
-    shape ``(N, C)``).  Raises when no class has both positives and negatives.
+    shape ``(N, C)``).  Raises a ValueError when no class has both positives and negatives
+    (sklearn warns and returns nan for binary data).
 
     >>> sj.metrics.roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.75
     """
     m = AUC(average=average, from_logits=from_logits)
     m.update_state(y_true, y_score, sample_weight)
-    if all(a is None for a in m.per_class()):
+    if np.isnan(m.per_class()).all():
         raise ValueError("roc_auc_score is not defined when y_true holds only one class; "
                          "every class needs positive and negative samples.")
     return m.result()

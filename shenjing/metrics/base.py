@@ -130,7 +130,9 @@ class Mean(Metric):
 class MeanMetricWrapper(Mean):
     """Mean over samples of ``fn(y_true, y_pred, **kwargs)`` (per-sample values).
 
-    >>> m = sj.metrics.MeanMetricWrapper(my_fn, name="my_metric")
+    >>> m = sj.metrics.MeanMetricWrapper(lambda t, p: abs(t - p), name="abs_error")
+    >>> m([1.0, 2.0], [1.5, 2.0])
+    0.25
     """
 
     def __init__(self, fn, name=None, **kwargs):

@@ -190,8 +190,10 @@ class F1Score(FBetaScore):
     """Streaming F1, the harmonic mean of precision and recall: ``2 tp / (2 tp + fp + fn)``.
 
     >>> f1 = sj.metrics.F1Score(average="macro")
-    >>> for xb, yb in loader: f1.update_state(yb, model(xb))
-    >>> f1.result()
+    >>> f1.update_state([0, 1, 2], [0, 1, 1])     # one batch...
+    >>> f1.update_state([2, 2], [2, 1])           # ...and the next
+    >>> f1.result()                              # as f1_score on all five samples
+    0.6666666666666666
     """
 
     def __init__(self, average="binary", num_classes=None, threshold=0.5, name="f1_score"):
@@ -263,13 +265,13 @@ def precision_recall_fscore_support(y_true, y_pred, average=None, labels=None, b
     """``(precision, recall, f_beta, support)`` as ``sklearn.metrics`` computes them.
 
     ``average=None``: arrays over ``labels`` (default: the classes present in y_true or
-    y_pred, in order), support = true count per class.  ``"binary"`` (class 1),
-    ``"macro"``, ``"micro"``, ``"weighted"``: floats, support ``None``.  Zero divisions give
-    0.0.
+    y_pred, in order), support = true count per class (int64 unless weighted).
+    ``"binary"`` (class 1), ``"macro"``, ``"micro"``, ``"weighted"``: floats, support
+    ``None``.  Zero divisions give 0.0.
 
     >>> p, r, f, s = sj.metrics.precision_recall_fscore_support([0, 1, 1], [0, 1, 0])
     >>> p, r, s
-    (array([0.5, 1. ]), array([1. , 0.5]), array([1., 2.]))
+    (array([0.5, 1. ]), array([1. , 0.5]), array([1, 2]))
     """
     if average not in _AVERAGES:
         raise ValueError(f"precision_recall_fscore_support expects average in {_AVERAGES}, "
@@ -282,7 +284,10 @@ def precision_recall_fscore_support(y_true, y_pred, average=None, labels=None, b
     else:
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         cm = _resize(cm, int(labels.max(initial=-1)) + 1)
-    return _prfs(cm, average, labels, beta, "precision_recall_fscore_support")
+    p, r, f, support = _prfs(cm, average, labels, beta, "precision_recall_fscore_support")
+    if support is not None and not m.weighted:
+        support = support.astype(np.int64)
+    return p, r, f, support
 
 
 def precision_score(y_true, y_pred, average="binary", **kwargs):

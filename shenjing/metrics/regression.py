@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Metric, MeanMetricWrapper, _check_same_shape, _host, _raw
+from .base import MeanMetricWrapper, Metric, _check_same_shape, _host, _raw
 
 _MULTIOUTPUT = ("uniform_average", "raw_values", "variance_weighted")
 

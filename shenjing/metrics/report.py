@@ -102,8 +102,9 @@ def plot_confusion_matrix(cm_or_y_true, y_pred=None, class_names=None, normalize
     ``path``: also save the figure there (PNG, PDF, ... by extension).  The figure is built
     without pyplot (no window, no global state; works headless), or into ``ax`` if given.
 
-    >>> fig = sj.metrics.plot_confusion_matrix(y_test, model.predict(x_test),
-    ...                                        class_names=["cat", "dog"], path="cm.png")
+    >>> fig = sj.metrics.plot_confusion_matrix([0, 1, 1, 0], [0.2, 0.9, 0.4, 0.7],
+    ...                                        class_names=["cat", "dog"])
+    >>> fig.savefig("cm.png")  # doctest: +SKIP
     """
     from matplotlib.figure import Figure  # noqa: PLC0415  (optional dependency: shenjing[plot])
 

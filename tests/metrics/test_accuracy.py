@@ -1,4 +1,4 @@
-"""Streaming metrics against scikit-learn, one batch and many batches."""
+"""Accuracy variants, Mean and ``get`` against scikit-learn, one batch and many batches."""
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -6,19 +6,13 @@ from sklearn import metrics as skm
 import shenjing as sj
 from shenjing import metrics as M
 
+from . import stream
+
 RNG = np.random.default_rng(0)
 N, C = 203, 7
 SCORES = RNG.standard_normal((N, C)).astype(np.float32)
 LABELS = RNG.integers(0, C, N)
 ONE_HOT = np.eye(C, dtype=np.float32)[LABELS]
-
-
-def stream(metric, y_true, y_pred, batch=17):
-    """Feed in batches of unequal size (the last is short); return the result."""
-    metric.reset_state()
-    for start in range(0, len(y_true), batch):
-        metric.update_state(y_true[start:start + batch], y_pred[start:start + batch])
-    return metric.result()
 
 
 @pytest.mark.parametrize("batch", [N, 17, 1])
@@ -62,17 +56,6 @@ def test_top_k(k):
     assert stream(M.TopKCategoricalAccuracy(k=k), ONE_HOT, SCORES) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("shape", [(N,), (N, 3)])
-def test_regression_metrics(shape):
-    y = RNG.standard_normal(shape).astype(np.float32)
-    p = RNG.standard_normal(shape).astype(np.float32)
-    mse = skm.mean_squared_error(y, p)
-    assert stream(M.MeanSquaredError(), y, p) == pytest.approx(mse, rel=1e-6)
-    assert stream(M.MeanAbsoluteError(), y, p) == pytest.approx(
-        skm.mean_absolute_error(y, p), rel=1e-6)
-    assert stream(M.RootMeanSquaredError(), y, p) == pytest.approx(np.sqrt(mse), rel=1e-6)
-
-
 def test_mean_weighted_and_reset():
     m = M.Mean(name="loss")
     m.update_state(2.0, 3)          # a batch of 3 with mean loss 2
@@ -114,3 +97,26 @@ def test_shape_errors_are_clear():
         M.MeanSquaredError().update_state(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="positive int k"):
         M.TopKCategoricalAccuracy(k=0)
+
+
+@pytest.mark.parametrize("name, cls", [
+    ("precision", M.Precision), ("recall", M.Recall), ("f1", M.F1Score),
+    ("f1_score", M.F1Score), ("auc", M.AUC), ("r2", M.R2Score), ("R2_score", M.R2Score),
+    ("confusion_matrix", M.ConfusionMatrix), ("rmse", M.RootMeanSquaredError),
+])
+def test_get_new_names_keep_their_spelling(name, cls):
+    metric = M.get(name)
+    assert type(metric) is cls and metric.name == name
+    assert metric.scalar_result is (cls is not M.ConfusionMatrix)
+
+
+def test_every_public_name_is_exported():
+    for name in M.__all__:
+        assert hasattr(M, name), name
+    assert sj.metrics is M and M.get("accuracy").name == "accuracy"
+
+
+def test_repr_of_scalar_and_array_results():
+    assert "result=0.0000" in repr(M.Precision())
+    m = M.ConfusionMatrix(num_classes=3)
+    assert "array(shape=(3, 3))" in repr(m)
