@@ -3,7 +3,15 @@
     opt = sj.optim.Adam(model.parameters(), lr=1e-3)     # PyTorch style
     model.compile(optimizer=sj.optim.Adam(lr=1e-3))      # Keras style: bound by compile
     model.compile(optimizer="adam")                      # by name, via sj.optim.get
+
+Learning-rate schedules, two styles: Keras's ``sj.optim.schedules`` (an object given as
+``lr=``, evaluated at every update) and PyTorch's ``sj.optim.lr_scheduler`` (an object whose
+``step()`` you call, or ``sj.callbacks.LearningRateScheduler(scheduler)`` in ``fit``).
+
+    opt = sj.optim.SGD(lr=sj.optim.schedules.CosineDecay(0.1, decay_steps=1000))
+    sched = sj.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=1000)
 """
+from . import lr_scheduler, schedules
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .clip import clip_grad_norm_, clip_grad_value_
@@ -38,4 +46,4 @@ def get(identifier, **kwargs):
 
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adam", "AdamW", "get",
-           "clip_grad_norm_", "clip_grad_value_"]
+           "clip_grad_norm_", "clip_grad_value_", "lr_scheduler", "schedules"]

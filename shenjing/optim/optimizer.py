@@ -18,6 +18,7 @@ from collections import defaultdict
 from ..autograd import enable_grad
 from ..backend import array_module
 from ..tensor import Tensor
+from . import schedules as _schedules
 
 _NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "alpha", "lr_decay",
                 "initial_accumulator_value")
@@ -63,7 +64,10 @@ class Optimizer:
     """Base class: parameter groups, per-parameter state, validation, clipping and ``step``.
 
     ``defaults`` holds the hyperparameters (``lr`` among them) every group starts from.
-    ``learning_rate`` is accepted for ``lr``.  Keras-style gradient clipping, applied in
+    ``learning_rate`` is accepted for ``lr``.  ``lr`` may be a schedule
+    (``sj.optim.schedules.CosineDecay(...)``, any callable on the step count): before each
+    update every group's ``lr`` is set to ``schedule(iterations)``, ``iterations`` counting
+    the updates done (saved by ``state_dict``).  Keras-style gradient clipping, applied in
     ``step()`` before the update (the tensors' ``.grad`` are left as they are):
     ``clipnorm`` (each gradient to that L2 norm), ``global_clipnorm`` (all gradients
     together) and ``clipvalue`` (each element to [-v, v]).
@@ -82,6 +86,9 @@ class Optimizer:
                             "clipvalue and global_clipnorm.")
         defaults["lr"] = pick(name, "lr", defaults.get("lr", default(0.01)),
                               "learning_rate", learning_rate)
+        # a Keras-style schedule: group["lr"] stays a float, set from it before each update
+        self.lr_schedule, defaults["lr"] = _as_schedule(defaults["lr"])
+        self.iterations = 0  # updates done (the step a schedule is evaluated at)
         self.defaults = {k: _plain(v) for k, v in defaults.items()}
         for key, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
                            ("global_clipnorm", global_clipnorm)):
@@ -159,6 +166,8 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if self.lr_schedule is not None:
+            self._apply_schedule()
         clip = (self.clipnorm is not None or self.clipvalue is not None
                 or self.global_clipnorm is not None)
         scale = self._global_scale() if self.global_clipnorm is not None else 1.0
@@ -170,7 +179,14 @@ class Optimizer:
                     continue
                 g = self._clip(grad.data, scale) if clip else grad.data
                 update(p.data, g, state[p], group)
+        self.iterations += 1
         return loss
+
+    def _apply_schedule(self):
+        lr = float(self.lr_schedule(self.iterations))
+        self.defaults["lr"] = lr
+        for group in self.param_groups:
+            group["lr"] = lr
 
     def zero_grad(self, set_to_none=True):
         """Drop the gradients (or, with ``set_to_none=False``, replace them by zeros)."""
@@ -205,6 +221,10 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
+        if self.lr_schedule is not None:
+            raise TypeError(f"{type(self).__name__} was created with the learning-rate "
+                            f"schedule {self.lr_schedule!r}, which sets lr at every step; "
+                            "create the optimizer with a number as lr to set it by hand.")
         self._check({"lr": value}, cross=False)
         self.defaults["lr"] = value
         for group in self.param_groups:
@@ -238,7 +258,10 @@ class Optimizer:
         """The constructor arguments: ``type(opt)(**opt.get_config())`` rebuilds it unbound."""
         options = {"clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
                    "global_clipnorm": self.global_clipnorm}
-        return {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+        config = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
+        if self.lr_schedule is not None:
+            config["lr"] = _schedules.serialize(self.lr_schedule)
+        return config
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -246,7 +269,8 @@ class Optimizer:
 
     # ------------------------------------------------------------------ saving
     def state_dict(self):
-        """``{"state": {index: {...}}, "param_groups": [...]}``, as torch; arrays are copied."""
+        """``{"state": {index: {...}}, "param_groups": [...], "iterations": n}``, as torch
+        (plus the update count); arrays are copied."""
         index = {id(p): i for i, p in enumerate(self._parameters())}
         groups, start = [], 0
         for group in self.param_groups:
@@ -256,7 +280,7 @@ class Optimizer:
             start += n
         state = {index[id(p)]: {k: _copy(v) for k, v in s.items()}
                  for p, s in self.state.items() if s and id(p) in index}
-        return {"state": state, "param_groups": groups}
+        return {"state": state, "param_groups": groups, "iterations": self.iterations}
 
     def load_state_dict(self, state_dict):
         """Restore what ``state_dict()`` saved; training then continues as if never stopped."""
@@ -290,6 +314,17 @@ class Optimizer:
         for sg, group in zip(saved, self.param_groups):
             group.update({k: _plain(v) for k, v in sg.items() if k != "params"})
         self.state = state
+        self.iterations = int(state_dict.get("iterations", self.iterations))
+
+
+def _as_schedule(lr):
+    """(schedule or None, the float lr to start from) for an ``lr`` argument: a number, a
+    ``sj.optim.schedules`` object (any callable on the step count) or its serialized dict."""
+    if isinstance(lr, dict) and "class_name" in lr:
+        lr = _schedules.deserialize(lr)
+    if callable(lr) and not _number(lr):
+        return lr, float(lr(0))
+    return None, lr
 
 
 def _as_groups(params, name):

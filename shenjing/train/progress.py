@@ -1,15 +1,23 @@
 """Progress display for ``fit`` (on stderr, so stdout stays free for results).
 
-``verbose=1``: one tqdm bar per epoch with the running loss and metrics and samples/s;
-``verbose=2``: one line per epoch; ``verbose=0``: nothing.  tqdm is imported lazily; without
-it ``verbose=1`` falls back to the one-line-per-epoch format.
+``verbose=1``: one tqdm bar per epoch: batches done, elapsed time and ETA, batches/s, then
+the running loss and metrics and samples/s (validation values added at the epoch's end):
+
+    Epoch 3/10: 100%|█████| 47/47 [00:01<00:00, 40.1batch/s, loss=0.1234, accuracy=0.9876, ...]
+
+``verbose=2``: one line per epoch, as Keras:
+
+    Epoch 3/10 - 1.17s - 1,280 samples/s - loss: 0.1234 - accuracy: 0.9876 - val_loss: 0.2345
+
+``verbose=0``: nothing.  tqdm is imported lazily; without it ``verbose=1`` falls back to the
+one-line-per-epoch format.
 """
 from __future__ import annotations
 
 import sys
 import time
 
-from .callbacks import Callback
+from .callback_base import Callback
 
 __all__ = ["ProgbarLogger", "format_logs"]
 
@@ -17,8 +25,19 @@ _REFRESH_S = 0.1  # reformat the bar's postfix at most this often (formatting co
 
 
 def format_logs(logs, sep=" - ", kv=": ") -> str:
-    """``loss: 0.1234 - accuracy: 0.9500`` from a logs dict."""
-    return sep.join(f"{k}{kv}{v:.4f}" for k, v in logs.items() if isinstance(v, (int, float)))
+    """``loss: 0.1234 - accuracy: 0.9500 - learning_rate: 1.0000e-04`` from a logs dict
+    (values under 1e-3 in scientific notation, as Keras)."""
+    return sep.join(f"{k}{kv}{_number(v)}" for k, v in logs.items()
+                    if isinstance(v, (int, float)))
+
+
+def _number(v) -> str:
+    return f"{v:.4e}" if v and abs(v) < 1e-3 else f"{v:.4f}"
+
+
+def _seconds(t) -> str:
+    """``0.25s``, ``3.10s``, ``42s``: two decimals only where they matter."""
+    return f"{t:.0f}s" if t >= 10 else f"{t:.2f}s"
 
 
 def _tqdm():
@@ -95,9 +114,9 @@ class ProgbarLogger(Callback):
             self._bar.close()
             self._bar = None
         elif self.verbose:
-            elapsed = self._t_batch - self._t0
+            elapsed = time.perf_counter() - self._t0  # the whole epoch, validation included
             rate = self._rate()
-            parts = [f"Epoch {epoch + 1}/{self.epochs}", f"{elapsed:.2f}s"]
+            parts = [f"Epoch {epoch + 1}/{self.epochs}", _seconds(elapsed)]
             if rate is not None:
                 parts.append(f"{rate:,.0f} samples/s")
             text = format_logs(logs)
