@@ -84,10 +84,12 @@ def _shape_str(m):
 
 
 def _weights(module):
-    """Unique Parameters and floating buffers (Keras counts the latter as non-trainable)."""
+    """Unique Parameters, floating buffers (Keras counts them as non-trainable) and 8-bit
+    buffers (quantized weights, ``sj.quantize``); integer counters are left out."""
     seen, out = set(), []
     for _, t, is_param in module._walk():
-        if id(t) not in seen and (is_param or dtypes.is_floating(t.dtype)):
+        if id(t) not in seen and (is_param or dtypes.is_floating(t.dtype)
+                                  or t.dtype.kind in "iu" and t.dtype.itemsize == 1):
             seen.add(id(t))
             out.append(t)
     return out
