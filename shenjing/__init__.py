@@ -24,7 +24,10 @@ from . import regularizers  # noqa: E402  (sj.regularizers.l2(1e-4), Keras style
 from .train import callbacks  # noqa: E402  (sj.callbacks.EarlyStopping, Keras style)
 from .train.model import Model, Sequential  # noqa: E402
 from .train.history import History  # noqa: E402
+from . import quantize  # noqa: E402  (sj.quantize.dynamic_int8, pruning)
 from . import models  # noqa: E402  (sj.models.resnet20(), the model zoo)
+from . import io  # noqa: E402  (sj.io.save_model, export_onnx, ...)
+from .io import load_model  # noqa: E402  (sj.load_model(path), Keras style)
 from . import text  # noqa: E402  (sj.text: tokenizers, LM windows, sampling, corpus)
 
 __version__ = "0.1.0"

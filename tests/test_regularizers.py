@@ -273,3 +273,34 @@ def test_regularizers_survive_save_and_load(tmp_path):
     assert loaded[0].kernel_regularizer == R.L2(0.1) and loaded[1].bias_regularizer == R.L1()
     loaded(x)
     assert_close(loaded.regularization_loss().item(), model.regularization_loss().item())
+
+
+def test_fit_adds_the_penalty_to_the_loss_and_logs_it_separately():
+    import shenjing as sj
+
+    sj.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 5)).astype("float32"), rng.integers(0, 3, 64)
+    model = sj.Sequential([sj.nn.Dense(3, input_dim=5,
+                                       kernel_regularizer=sj.regularizers.l2(0.1))])
+    model.compile("sgd", sj.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, epochs=1, batch_size=64, verbose=0, shuffle=False)
+    assert "regularization_loss" in history.history
+    # one full batch: the logged loss is data loss + 0.1 * sum(W²) on the weights before the step
+    assert history.history["regularization_loss"][0] > 0
+    logs = model.evaluate(x, y, return_dict=True)
+    w = model.layers[0].kernel.data.astype("float64")
+    penalty = 0.1 * float((w ** 2).sum())
+    assert logs["regularization_loss"] == pytest.approx(penalty, rel=1e-5)
+    data_loss = sj.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        sj.tensor(y), sj.tensor(model.predict(x))).item()
+    assert logs["loss"] == pytest.approx(data_loss + penalty, rel=1e-5)
+    assert model.evaluate(x, y) == pytest.approx(logs["loss"])  # the list form leaves it out
+
+
+def test_sequential_frozen_at_construction_freezes_its_layers():
+    import shenjing as sj
+
+    model = sj.Sequential([sj.nn.Dense(3, input_dim=2)], trainable=False)
+    model.add(sj.nn.Dense(2))
+    assert not any(layer.trainable for layer in model.layers)

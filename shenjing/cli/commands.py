@@ -160,12 +160,14 @@ def export(args) -> int:
     import shenjing as sj  # noqa: PLC0415
 
     model = sj.load_model(args.model)
-    shape = args.input_shape or _run_info(args.model).get("input_shape")
+    info = _run_info(args.model)
+    shape = args.input_shape or info.get("input_shape")
     if not shape:
         raise ValueError("the input shape is unknown (no run.json next to the model): give "
                          "--input-shape, e.g. --input-shape 1,8,8 for one sample's shape.")
-    example = np.zeros((1, *shape), dtype=np.float32)
-    path = sj.io.export_onnx(model, example, args.onnx) or args.onnx
+    example = np.zeros((1, *shape), dtype=info.get("input_dtype") or np.float32)  # ids: ints
+    sj.io.export_onnx(model, example, args.onnx)  # checked by onnx.checker on the way out
+    path = args.onnx
     _say(f"wrote {path}")
     _emit({"model": args.model, "onnx": path, "input_shape": list(shape)})
     return 0

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import dtypes
 from ..backend import array_module
-from ..random import generator
+from ..random import derive, generator
 from ..tensor import Tensor
 from .dataset import Subset, TensorDataset, _check_dataset
 
@@ -32,14 +32,18 @@ class DataLoader:
         batch_size: samples per batch (positive int); the last batch may be smaller.
         shuffle: draw a new random order at the start of every epoch.
         drop_last: drop the last batch when it has fewer than ``batch_size`` samples.
-        seed: with a seed the loader owns ``np.random.default_rng(seed)``, so its sequence of
-            epoch orders repeats whatever else draws random numbers; without one, orders come
-            from ``shenjing.random.generator()`` (fixed by ``sj.manual_seed``).  Only used
-            with ``shuffle=True``.
+        seed: with a seed, epoch e's order comes from ``shenjing.random.derive(seed, e)``
+            alone, so it repeats whatever else draws random numbers (and a loader made anew
+            in a resumed run gives the same orders); without one, orders come from
+            ``shenjing.random.generator()`` (fixed by ``sj.manual_seed``; ``fit`` derives it
+            from the run seed and the epoch).  Only used with ``shuffle=True``.
         collate_fn: turns a list of samples into a batch; given, it is always used (samples
             are fetched one by one).  The default stacks arrays (see ``default_collate``).
         sampler: an iterable of sample indices giving the order of each epoch (re-iterated
             every epoch); it replaces ``shuffle``.
+
+    The loader counts its epochs (each ``for`` loop is one); ``set_epoch(e)`` sets the
+    count, as ``fit`` does at the start of every epoch.
 
     A ``TensorDataset`` (or a ``Subset`` of one, e.g. from ``random_split``) takes the fast
     path: each batch is one fancy-index of each whole array, no per-sample Python loop.  Other
@@ -67,15 +71,24 @@ class DataLoader:
         self.seed = seed
         self.collate_fn = collate_fn
         self.sampler = sampler
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        self._epoch = 0
+        if seed is not None and not (isinstance(seed, numbers.Integral) and seed >= 0):
+            raise ValueError(f"DataLoader expects a non-negative int for `seed`, got {seed!r}.")
 
     def __len__(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next ``for`` loop epoch ``epoch`` (its order, with a ``seed``)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"set_epoch expects a non-negative int, got {epoch!r}.")
+        self._epoch = int(epoch)
+
     def __iter__(self):
         # The epoch's order is drawn here, when the epoch starts, not at the first batch.
         order = self._epoch_order()
+        self._epoch += 1
         source = None if self.collate_fn is not None else _fast_source(self.dataset)
         if source is not None:
             return self._fast_batches(order, *source)
@@ -91,7 +104,7 @@ class DataLoader:
         if self.sampler is not None:
             return np.asarray(list(self.sampler), dtype=np.int64)
         if self.shuffle:
-            rng = self._rng if self._rng is not None else generator()
+            rng = generator() if self.seed is None else derive(self.seed, self._epoch)
             return rng.permutation(len(self.dataset))
         return None
 

@@ -8,6 +8,7 @@ from importlib import import_module
 _LAZY = {
     "save_model": "serialization", "load_model": "serialization",
     "save_weights": "serialization", "load_weights": "serialization",
+    "ModelFileError": "serialization",
     "export_onnx": "onnx", "load_torch_state_dict": "torch",
 }
 

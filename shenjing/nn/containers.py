@@ -60,6 +60,8 @@ class Sequential(Module):
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential.add expects a layer (a Module), got "
                             f"{type(layer).__name__}; wrap a function in nn.Activation(fn).")
+        if not self._trainable:  # a frozen stack freezes what joins it (Keras)
+            layer.trainable = False
         self.layers.append(layer)
 
     def pop(self):
@@ -101,6 +103,10 @@ class Sequential(Module):
 
     def _repr_children(self):
         return ((str(i), m) for i, m in enumerate(self.layers))
+
+    def get_config(self):
+        """The layers themselves (``sj.io`` saves each by its own config) and the base keys."""
+        return {**super().get_config(), "layers": list(self.layers)}
 
 
 class ModuleList(Module):
@@ -148,6 +154,9 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._items)
+
+    def get_config(self):
+        return {"name": self.name, "modules": list(self._items)}
 
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleList is a container with no forward(); loop over it in your "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -32,7 +33,11 @@ from . import init
 _name_counts: dict[str, int] = {}
 _hook_ids = itertools.count()
 
-_BOOKKEEPING = frozenset({"_buffer_names", "_frozen", "_forward_hooks", "_regularized"})
+_BOOKKEEPING = frozenset({"_buffer_names", "_frozen", "_forward_hooks", "_regularized",
+                          "_init_args", "_build_input_shape"})
+# every Module subclass by "module.qualname" (the latest definition wins): what loading a
+# saved model may instantiate — sj.io never imports or evaluates anything named in a file
+_CLASSES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
 
 
@@ -79,6 +84,17 @@ class Module:
     """Base class for layers and models: registration, modes, state, names, building."""
 
     activity_regularizer = None  # layers that take ``activity_regularizer=`` set their own
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _CLASSES[f"{cls.__module__}.{cls.__qualname__}"] = cls
+
+    def __new__(cls, *args, **kwargs):
+        # keep the constructor arguments: saving uses them for classes whose __init__ is
+        # newer than their get_config (a subclassed Model), as Keras 3 does
+        self = super().__new__(cls)
+        self.__dict__["_init_args"] = (args, kwargs)
+        return self
 
     def __init__(self, name=None, dtype=None, trainable=True):
         d = self.__dict__
@@ -369,6 +385,7 @@ class Module:
         """Create weights from the first input's shape (layers that need it override this)."""
 
     def _build(self, input_shape):
+        self.__dict__["_build_input_shape"] = input_shape  # saved, to rebuild on load
         self.build(input_shape)
         self.built = True
 
@@ -426,6 +443,9 @@ class Module:
         from .summary import summary  # noqa: PLC0415  (summary imports this module)
 
         return summary(self, input_shape=input_shape, print_fn=print_fn)
+
+
+_CLASSES[f"{__name__}.Module"] = Module
 
 
 def _as_buffer(value, name):

@@ -116,22 +116,21 @@ def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbos
     return _save_run(model, history, test, out, {
         "recipe": recipe.name, "epochs": epochs, "seed": seed, "seconds": round(seconds, 3),
         "test_accuracy": test.get("accuracy"), "test_loss": test["loss"]},
-        options=options, input_shape=_input_shape(x_train), run_info=run_info)
+        options=options, run_info={**_input_spec(x_train), **(run_info or {})})
 
 
-def _input_shape(x):
-    """Per-sample input shape of an array or of a loader's first batch (for ONNX export)."""
-    if hasattr(x, "shape"):
-        return list(x.shape[1:])
-    try:
-        xb = next(iter(x))[0]
-    except (StopIteration, TypeError, IndexError):
-        return None
-    return list(getattr(xb, "shape", ())[1:]) or None
+def _input_spec(x):
+    """Per-sample input shape and dtype of an array or of a loader's first batch (what
+    ``shenjing export`` needs to build an example input)."""
+    if not hasattr(x, "shape"):
+        try:
+            x = next(iter(x))[0]
+        except (StopIteration, TypeError, IndexError):
+            return {}
+    return {"input_shape": list(x.shape[1:]), "input_dtype": str(getattr(x, "dtype", ""))}
 
 
-def _save_run(model, history, test, out, result, options=None, input_shape=None,
-              run_info=None) -> dict:
+def _save_run(model, history, test, out, result, options=None, run_info=None) -> dict:
     """Write model.safetensors, history.json and run.json into ``out``; finish ``result``."""
     os.makedirs(out, exist_ok=True)
     result["model"] = model.save(os.path.join(out, "model.safetensors")) or \
@@ -146,7 +145,7 @@ def _save_run(model, history, test, out, result, options=None, input_shape=None,
     options = {k: v for k, v in (options or {}).items() if v is not None}
     with open(os.path.join(out, "run.json"), "w") as f:
         json.dump({"recipe": result["recipe"], "options": options, "seed": result["seed"],
-                   "input_shape": input_shape, "test_accuracy": result["test_accuracy"],
+                   "test_accuracy": result["test_accuracy"],
                    "test_loss": result["test_loss"], **(run_info or {})}, f, indent=1)
     return result
 

@@ -71,6 +71,13 @@ class ArrayBatches:
     def __len__(self):
         return self.steps
 
+    def first_x(self):
+        """The inputs of a first batch, without drawing random numbers (to build layers)."""
+        return self.x[:self.batch_size]
+
+    def set_epoch(self, epoch):
+        """Orders come from the global generator, which ``fit`` sets per epoch."""
+
     def __iter__(self):
         x, y, bs = self.x, self.y, self.batch_size
         order = generator().permutation(self.n) if self.shuffle else None
@@ -97,6 +104,15 @@ class IterableBatches:
 
     def __len__(self):
         return self.steps or 0
+
+    def first_x(self):
+        return None  # would consume a batch of a one-shot iterator
+
+    def set_epoch(self, epoch):
+        """Pass the epoch on to a source that takes it (``DataLoader.set_epoch``)."""
+        set_epoch = getattr(self.source, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
 
     def __iter__(self):
         for i, batch in enumerate(self.source):

@@ -10,19 +10,22 @@ both train through the same ``fit``:
 
 One training step is ``forward → loss → loss.item() (checked finite) → zero_grad → backward →
 optimizer.step()``; metrics are updated on the raw arrays of the labels and predictions.
+
+Saving: ``model.save(path)`` writes architecture, weights, compile settings, optimizer and
+training state to one safetensors file (``shenjing.io.serialization``); ``sj.load_model(path)``
+returns the compiled model, and ``fit(..., initial_epoch=model.epoch)`` continues the run bit
+for bit.
 """
 from __future__ import annotations
 
 import math
-import os
 import sys
-import tempfile
 
 import numpy as np
 
 from .. import losses as losses_module
 from .. import metrics as metrics_module
-from .. import nn
+from .. import nn, random
 from .. import optim as optim_module
 from ..autograd import no_grad
 from ..tensor import Tensor
@@ -31,6 +34,7 @@ from .callbacks import CallbackList
 from .compile_utils import resolve_metrics
 from .history import History
 from .progress import ProgbarLogger, format_logs
+from .saving import SavingMixin
 
 __all__ = ["Model", "Sequential", "NonFiniteLossError"]
 
@@ -39,7 +43,7 @@ class NonFiniteLossError(FloatingPointError):
     """Training stopped because the loss became nan or inf (names the epoch and batch)."""
 
 
-class Model(nn.Module):
+class Model(nn.Module, SavingMixin):
     """A Module that trains itself: ``compile``, ``fit``, ``evaluate``, ``predict``.
 
     >>> class Net(sj.Model):
@@ -64,6 +68,13 @@ class Model(nn.Module):
         self.compiled = False
         self._bind_optimizer = False
         self._loss_tracker = metrics_module.Mean(name="loss")
+        self._reg_tracker = metrics_module.Mean(name="regularization_loss")
+        self._compile_args = None
+        self.epoch = 0  # epochs trained so far (saved; fit's initial_epoch to resume from)
+        self._seed = None  # the run seed fit derives each epoch's random stream from
+        self._callback_list = None  # the running fit's callbacks (save() reads their state)
+        self._callback_states = None  # their states at the end of the last fit, or loaded
+        self._resume_states = None  # loaded by load_model: for the next fit that resumes
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
@@ -86,6 +97,7 @@ class Model(nn.Module):
                             f"{type(loss_weights).__name__}.")
         self.loss_weight = 1.0 if loss_weights is None else float(loss_weights)
         self.compiled_metrics = resolve_metrics(metrics, self.loss)
+        self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
         self.compiled = True
         return self
 
@@ -111,7 +123,13 @@ class Model(nn.Module):
             raise TypeError(f"the loss returned {type(loss).__name__}; it must return a Tensor.")
         if loss.ndim:
             loss = loss.mean()
-        return loss if self.loss_weight == 1.0 else loss * self.loss_weight
+        if self.loss_weight != 1.0:
+            loss = loss * self.loss_weight
+        reg = self.regularization_loss()  # Σ weight and activity penalties, or None
+        if reg is None:
+            return loss
+        self._reg_tracker.update_state(reg.item(), len(y))
+        return loss + reg
 
     def _ensure_bound(self):
         """Bind the optimizer to parameters created since the last check (lazy layers)."""
@@ -137,10 +155,15 @@ class Model(nn.Module):
                 m.update_state(y, pred)
 
     def _logs(self) -> dict:
-        return {m.name: m.result() for m in self.metrics}
+        """Running loss (data loss + regularization, as Keras) and metrics; with
+        regularizers also ``regularization_loss``, the penalty part, shown separately."""
+        logs = {m.name: m.result() for m in self.metrics}
+        if self._reg_tracker.count:
+            logs["regularization_loss"] = self._reg_tracker.result()
+        return logs
 
     def _reset_metrics(self):
-        for m in self.metrics:
+        for m in (*self.metrics, self._reg_tracker):
             m.reset_state()
 
     def _nonfinite(self, value, epoch, batch):
@@ -149,7 +172,8 @@ class Model(nn.Module):
             f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}; lower the learning "
             f"rate{f' (lr={lr:g})' if isinstance(lr, float) else ''}, check the inputs and "
             "labels for nan/inf (np.isfinite(x).all()), or clip gradients "
-            "(e.g. optimizer=sj.optim.Adam(lr=..., clipnorm=1.0)).")
+            "(e.g. optimizer=sj.optim.Adam(lr=..., clipnorm=1.0)); to stop training without "
+            "an error instead, pass callbacks=[sj.callbacks.TerminateOnNaN()].")
 
     def _train_batch(self, x, y, epoch, batch):
         """Forward, loss, backward, update; returns (loss value, predictions)."""
@@ -157,7 +181,10 @@ class Model(nn.Module):
         loss = self._compute_loss(y, y_pred)
         value = loss.item()
         if not math.isfinite(value):
-            raise self._nonfinite(value, epoch, batch)
+            on_nan = getattr(self, "_on_nonfinite_loss", None)  # set by TerminateOnNaN
+            if on_nan is None or not on_nan(value, epoch, batch):
+                raise self._nonfinite(value, epoch, batch)
+            return value, y_pred  # training stops gracefully; this batch's update is skipped
         opt = self.optimizer
         opt.zero_grad()
         loss.backward()
@@ -178,6 +205,18 @@ class Model(nn.Module):
         progress bar per epoch, 2 one line per epoch (on stderr).  Training stops early when
         a callback sets ``model.stop_training = True``, and with a ``NonFiniteLossError``
         (a ``FloatingPointError``) when the loss becomes nan or inf.
+
+        Randomness: each epoch draws (shuffling, dropout masks, a seedless loader's order)
+        from ``sj.random.derive(seed, e)``, where ``e`` counts the epochs this model has
+        trained (``model.epoch``, at least ``initial_epoch``) and ``seed`` is the run seed:
+        the one given to ``sj.manual_seed``, else a fresh one, fixed at the model's first
+        ``fit`` and saved with it.  So epoch ``e`` does not depend on what ran before, and
+        4 epochs equal 2 epochs, ``model.save``, ``sj.load_model`` (in any process) and
+        ``fit(epochs=4, initial_epoch=2)`` bit for bit.  Lazy layers are built (from the
+        first batch) before, with the global generator, as a first call would.  The global
+        generator is put back when ``fit`` returns.  Callback states saved with the model
+        (``get_state``) go to the callbacks of the same class and rank when ``fit``
+        resumes with ``initial_epoch > 0``.
         """
         self._require_compiled("fit")
         data_adapter.check_epochs(epochs, initial_epoch)
@@ -190,10 +229,17 @@ class Model(nn.Module):
             val = data_adapter.validation_batches(
                 validation_data, validation_batch_size or getattr(train, "batch_size", None))
         cbs, history, progress = self._callbacks(callbacks, verbose, epochs, train)
-        was_training = self.training
+        seed = self._run_seed()
+        first = train.first_x() if hasattr(train, "first_x") else None
+        if first is not None:
+            self._ensure_bound_after_build(first)
+        was_training, previous = self.training, random.generator()
+        self._callback_list = cbs
         try:
-            self._fit_loop(train, val, cbs, initial_epoch, epochs)
+            self._fit_loop(train, val, cbs, initial_epoch, epochs, seed)
         finally:
+            random.set_generator(previous)
+            self._callback_states, self._callback_list = self._current_callback_states(), None
             self.train(was_training)
             if progress is not None:
                 progress.on_train_end({})
@@ -212,11 +258,15 @@ class Model(nn.Module):
         self.history = history
         return cbs, history, progress
 
-    def _fit_loop(self, train, val, cbs, initial_epoch, epochs):
+    def _fit_loop(self, train, val, cbs, initial_epoch, epochs, seed):
         self.stop_training = False
+        self.epoch = max(self.epoch, initial_epoch)
+        self._restore_callback_states(cbs, initial_epoch)
         cbs.on_train_begin({})
         logs = {}
         for epoch in range(initial_epoch, epochs):
+            random.set_generator(random.derive(seed, self.epoch))
+            train.set_epoch(self.epoch)
             self.train()
             self._reset_metrics()
             cbs.on_epoch_begin(epoch, {})
@@ -229,6 +279,7 @@ class Model(nn.Module):
             if val is not None:
                 val_logs = self._test_loop(val, cbs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
+            self.epoch += 1  # before the callbacks, so a checkpoint saved there resumes after
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -306,7 +357,7 @@ class Model(nn.Module):
             print(format_logs(logs), file=sys.stderr, flush=True)
         if return_dict:
             return logs
-        values = list(logs.values())
+        values = [logs[n] for n in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose=0, steps=None):
@@ -359,45 +410,8 @@ class Model(nn.Module):
         logs = self._logs()
         if return_dict:
             return logs
-        values = list(logs.values())
+        values = [logs[n] for n in self.metrics_names]
         return values[0] if len(values) == 1 else values
-
-    # ------------------------------------------------------------------ weights
-    def get_weights(self) -> list:
-        """Copies of every parameter and buffer, in ``state_dict`` order."""
-        return list(self.state_dict().values())
-
-    def set_weights(self, weights) -> None:
-        """Load a list from ``get_weights`` (same order and shapes)."""
-        keys = list(self.state_dict().keys())
-        if len(weights) != len(keys):
-            raise ValueError(f"set_weights got {len(weights)} arrays; this model has "
-                             f"{len(keys)} weights ({', '.join(keys)}).")
-        self.load_state_dict(dict(zip(keys, weights)))
-
-    def save_weights(self, path) -> str:
-        """Write ``state_dict()`` to ``path`` with ``np.savez`` (atomically: a temporary file
-        in the same folder, then ``os.replace``); returns the path."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **self.state_dict())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        return path
-
-    def load_weights(self, path, strict=True):
-        """Load weights written by ``save_weights`` (build lazy layers first: call the model
-        on a batch, or give the first layer ``input_dim``)."""
-        with np.load(os.fspath(path)) as data:
-            state = {k: data[k] for k in data.files}
-        return self.load_state_dict(state, strict=strict)
 
 
 class Sequential(Model, nn.Sequential):
