@@ -26,6 +26,7 @@ from .train.model import Model, Sequential  # noqa: E402
 from .train.history import History  # noqa: E402
 from . import quantize  # noqa: E402  (sj.quantize.dynamic_int8, pruning)
 from . import models  # noqa: E402  (sj.models.resnet20(), the model zoo)
+from . import distributed  # noqa: E402  (sj.distributed: MPI data parallelism)
 from . import io  # noqa: E402  (sj.io.save_model, export_onnx, ...)
 from .io import load_model  # noqa: E402  (sj.load_model(path), Keras style)
 from . import text  # noqa: E402  (sj.text: tokenizers, LM windows, sampling, corpus)

@@ -76,6 +76,9 @@ def _add_train_options(p):
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue training from a file written by --checkpoint or a run's "
                         "model.safetensors (weights, optimizer state, epoch)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI ranks: mpirun -n N shenjing train ... "
+                        "--distributed (needs shenjing[mpi])")
     p.add_argument("--synthetic", action="store_true", default=None,
                    help="offline stand-in data (recipes on downloaded data sets, e.g. cifar10-*)")
     p.add_argument("--limit", type=_positive(int),

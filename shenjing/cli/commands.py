@@ -53,7 +53,10 @@ def train(args, recipe) -> int:
                          batch_size=args.batch_size, lr=args.lr, out=args.out,
                          verbose=args.verbose, options=options,
                          callbacks=_extra_callbacks(args), resume=args.resume,
-                         run_info=getattr(args, "run_info", None))
+                         run_info=getattr(args, "run_info", None),
+                         distributed=getattr(args, "distributed", False))
+    if getattr(args, "distributed", False) and _rank() != 0:
+        return 0  # rank 0 reports
     acc = result["test_accuracy"]
     acc_text = "n/a" if acc is None else f"{100 * acc:.2f}%"
     _say(f"{result['recipe']}: test accuracy {acc_text}, test loss {result['test_loss']:.4f} "
@@ -61,6 +64,12 @@ def train(args, recipe) -> int:
          f"{result['seed']}); model saved to {result['model']}")
     _emit(result)
     return 0
+
+
+def _rank():
+    import shenjing.distributed as dist  # noqa: PLC0415
+
+    return dist.rank()
 
 
 def _run_info(model_path) -> dict:

@@ -75,7 +75,7 @@ def _check_positive(value, what, kind=int):
 
 
 def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbose=1,
-        options=None, callbacks=None, resume=None, run_info=None) -> dict:
+        options=None, callbacks=None, resume=None, run_info=None, distributed=False) -> dict:
     """Train recipe ``name`` (a registered name or a ``Recipe``) and save the model; returns
     the JSON-ready summary ``{"recipe", "epochs", "seed", "seconds", "test_accuracy",
     "test_loss", "model", "history", ...}`` (plus the recipe's own report, if it makes one).
@@ -87,7 +87,8 @@ def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbos
     recipes that take them (``{"synthetic": True, "limit": 256}``).  ``callbacks``: more
     callbacks for ``fit`` (TensorBoard, ModelCheckpoint).  ``resume``: a file written by
     ``model.save``/``ModelCheckpoint``; training continues from its epoch with its weights
-    and optimizer state.  ``run_info``: more fields for run.json.
+    and optimizer state.  ``run_info``: more fields for run.json.  ``distributed``: train
+    data-parallel over the MPI ranks (``mpirun -n N``); only rank 0 writes files.
     """
     recipe = name if isinstance(name, Recipe) else get(name)
     _check_positive(epochs, "epochs")
@@ -110,13 +111,17 @@ def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbos
     history = model.fit(x_train, y_train, epochs=epochs, verbose=verbose,
                         batch_size=batch_size if y_train is not None else None,  # None: a loader
                         callbacks=[*(own[0] if own else ()), *(callbacks or ())],
-                        initial_epoch=initial_epoch, **recipe.fit_options)
+                        initial_epoch=initial_epoch, distributed=distributed,
+                        **recipe.fit_options)
     test = model.evaluate(x_test, y_test, batch_size=256, return_dict=True)
     seconds = time.perf_counter() - start
-    return _save_run(model, history, test, out, {
-        "recipe": recipe.name, "epochs": epochs, "seed": seed, "seconds": round(seconds, 3),
-        "test_accuracy": test.get("accuracy"), "test_loss": test["loss"]},
-        options=options, run_info={**_input_spec(x_train), **(run_info or {})})
+    result = {"recipe": recipe.name, "epochs": epochs, "seed": seed,
+              "seconds": round(seconds, 3), "test_accuracy": test.get("accuracy"),
+              "test_loss": test["loss"]}
+    if distributed and sj.distributed.rank() != 0:
+        return result  # rank 0 writes the run's files
+    return _save_run(model, history, test, out, result, options=options,
+                     run_info={**_input_spec(x_train), **(run_info or {})})
 
 
 def _input_spec(x):

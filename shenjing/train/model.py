@@ -194,7 +194,7 @@ class Model(nn.Module, SavingMixin):
     # ------------------------------------------------------------------ fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            steps_per_epoch=None, validation_batch_size=None):
+            steps_per_epoch=None, validation_batch_size=None, distributed=False):
         """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
 
         ``x``/``y``: NumPy arrays (float64 becomes float32), Tensors or nested lists; or ``x``
@@ -204,7 +204,10 @@ class Model(nn.Module, SavingMixin):
         ``validation_data``: ``(x_val, y_val)`` or a loader.  ``verbose``: 0 silent, 1 a
         progress bar per epoch, 2 one line per epoch (on stderr).  Training stops early when
         a callback sets ``model.stop_training = True``, and with a ``NonFiniteLossError``
-        (a ``FloatingPointError``) when the loss becomes nan or inf.
+        (a ``FloatingPointError``) when the loss becomes nan or inf — or, with a
+        ``sj.callbacks.TerminateOnNaN`` callback, stops gracefully before applying that step.
+        ``distributed``: train data-parallel over the MPI ranks (``mpirun -n N python ...``;
+        ``batch_size`` is the global batch; see ``sj.distributed.fit``).
 
         Randomness: each epoch draws (shuffling, dropout masks, a seedless loader's order)
         from ``sj.random.derive(seed, e)``, where ``e`` counts the epochs this model has
@@ -218,6 +221,14 @@ class Model(nn.Module, SavingMixin):
         (``get_state``) go to the callbacks of the same class and rank when ``fit``
         resumes with ``initial_epoch > 0``.
         """
+        if distributed:  # every MPI rank trains on its shard (docs/distributed.md)
+            from ..distributed import fit as distributed_fit  # noqa: PLC0415
+
+            return distributed_fit(
+                self, x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                callbacks=callbacks, validation_split=validation_split,
+                validation_data=validation_data, shuffle=shuffle, initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch, validation_batch_size=validation_batch_size)
         self._require_compiled("fit")
         data_adapter.check_epochs(epochs, initial_epoch)
         if validation_split and validation_data is None:
