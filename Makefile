@@ -41,8 +41,13 @@ system-deps:
 	  else echo "Open MPI / Graphviz missing and not installable here: their tests will skip"; fi; \
 	fi
 
+# Build the documentation site (tutorial + API reference from docstrings) into site/, offline.
+docs: $(BIN)/python
+	$(PIP) -e ".[docs]"
+	$(BIN)/python -m mkdocs build --strict -d site
+
 lint: $(BIN)/python
 	$(BIN)/ruff check shenjing tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache
