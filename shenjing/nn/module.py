@@ -444,6 +444,12 @@ class Module:
 
         return summary(self, input_shape=input_shape, print_fn=print_fn)
 
+    def plot(self, path=None, input_shape=None):
+        """Draw the layer architecture (``sj.explain.plot_model``): DOT, or SVG/PNG by suffix."""
+        from ..explain import plot_model  # noqa: PLC0415  (explain sits above nn)
+
+        return plot_model(self, path=path, input_shape=input_shape)
+
 
 _CLASSES[f"{__name__}.Module"] = Module
 
