@@ -38,9 +38,10 @@ import numbers
 
 import numpy as np
 
-from .. import ops, random, regularizers
+from .. import ops, regularizers
 from ..backend import array_module, to_numpy
 from ..ops import recurrent as rops
+from ..ops.nn import dropout_mask
 from ..tensor import Tensor
 from . import activations, init
 from .module import Module
@@ -187,9 +188,7 @@ class RNN(Module):
         return {"activation": self.activation}
 
     def _drop_mask(self, shape, rate, x):
-        rng = self._generator or random.generator()
-        keep = rng.random(shape, dtype=np.float32) >= rate
-        return array_module(x.data).asarray(keep, dtype=x.dtype) * x.dtype.type(1 / (1 - rate))
+        return dropout_mask(shape, rate, x.dtype, array_module(x.data), self._generator)
 
     def _check_input(self, x):
         x = x if isinstance(x, Tensor) else Tensor(x)

@@ -9,6 +9,8 @@ rows and 3x faster than a sort + ``add.reduceat`` segment sum (64x50 ids into 10
 """
 from __future__ import annotations
 
+import numbers
+
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor
@@ -16,18 +18,21 @@ from ._util import lift
 
 
 class EmbeddingLookup(Function):
-    """y = W[ids]; dW scatter-adds dy into the used rows (repeated ids accumulate)."""
+    """y = W[ids]; dW scatter-adds dy into the used rows (repeated ids accumulate).  The row
+    ``padding_idx`` (if given) gets no gradient, as in torch."""
 
-    def forward(self, w, ids):
-        self.saved = (ids, w.shape)
+    def forward(self, w, ids, padding_idx=None):
+        self.saved = (ids, w.shape, padding_idx)
         return array_module(w).take(w, ids, axis=0)
 
     def backward(self, g):
-        ids, (V, D) = self.saved
+        ids, (V, D), padding_idx = self.saved
         xp = array_module(g)
         dw = xp.zeros((V, D), g.dtype)
         flat = (ids.reshape(-1, 1).astype(xp.int64) * D + xp.arange(D)).reshape(-1)
         xp.add.at(dw.reshape(-1), flat, g.reshape(-1))
+        if padding_idx is not None:
+            dw[padding_idx] = 0
         return dw
 
 
@@ -60,8 +65,22 @@ def check_ids(ids, input_dim, who="embedding"):
                          "valid id.")
 
 
-def embedding(ids, weight):
+def _padding_index(padding_idx, V):
+    """torch's rule: an int in [-V, V), negative counting from the end; None for none."""
+    if padding_idx is None:
+        return None
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral) \
+            or not -V <= padding_idx < V:
+        raise ValueError(f"embedding: padding_idx must be an int in [{-V}, {V - 1}] for a "
+                         f"table of {V} rows, got {padding_idx!r}.")
+    return int(padding_idx) % V
+
+
+def embedding(ids, weight, padding_idx=None):
     """Look up rows of ``weight`` (V, D) at integer ``ids`` of any shape → ids.shape + (D,).
+
+    ``padding_idx``: that row still gets looked up but receives no gradient (torch's
+    ``F.embedding``), so a padding vector stays as initialised.
 
     >>> sj.ops.embedding(sj.tensor([[1, 2], [0, 1]]), sj.randn(5, 3)).shape
     (2, 2, 3)
@@ -70,6 +89,7 @@ def embedding(ids, weight):
     if w.ndim != 2:
         raise ValueError(f"embedding expects a 2-D weight (num_embeddings, dim), got shape "
                          f"{tuple(w.shape)}.")
+    pad = _padding_index(padding_idx, w.shape[0])
     a = integer_ids(ids)
     check_ids(a, w.shape[0])
-    return EmbeddingLookup.apply(w, ids=a)
+    return EmbeddingLookup.apply(w, ids=a, padding_idx=pad)

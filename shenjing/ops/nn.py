@@ -104,12 +104,26 @@ def softmax_cross_entropy(logits, labels, weight=None, ignore_index=-100):
     return SoftmaxCrossEntropy.apply(logits, labels=y, weight=w, ignore_index=ignore_index)
 
 
+def dropout_mask(shape, p, dtype, xp, generator=None):
+    """The inverted-dropout multiplier: 1/(1-p) where kept, 0 where dropped, as ``dtype``
+    on ``xp``'s device.
+
+    Keep-draws are uint16 integers u ~ U{0, ..., 65535} from ``shenjing.random.generator()``
+    (or ``generator``), kept where u ≥ k with k = round(p·65536): about 2x faster than
+    comparing float32 uniforms, and P(keep) = 1 - k/65536 differs from 1 - p by at most
+    0.5/65536 (the grid's rounding; exact when p is a multiple of 2⁻¹⁶, e.g. 0.5 or 0.25).
+    The scale stays exactly 1/(1-p)."""
+    rng = random.generator() if generator is None else generator
+    keep = rng.integers(0, 65536, size=shape, dtype="uint16") >= round(p * 65536)
+    return xp.asarray(keep, dtype=dtype) * xp.dtype(dtype).type(1 / (1 - p))
+
+
 def dropout(x, p=0.5, training=True, generator=None):
     """Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1-p),
     so the expected value is unchanged and evaluation needs no rescaling.
 
-    The mask is drawn from ``shenjing.random.generator()`` unless a NumPy ``generator`` is
-    given (a seeded ``nn.Dropout(seed=...)`` passes its own)."""
+    The mask (``dropout_mask``) is drawn from ``shenjing.random.generator()`` unless a NumPy
+    ``generator`` is given (a seeded ``nn.Dropout(seed=...)`` passes its own)."""
     if not 0 <= p < 1:
         if p == 1:
             return x * 0
@@ -117,8 +131,5 @@ def dropout(x, p=0.5, training=True, generator=None):
     if not training or p == 0:
         return x
     x = lift(x)
-    rng = random.generator() if generator is None else generator
-    keep = rng.random(x.shape, dtype="float32") >= p
-    xp = array_module(x.data)
-    mask = xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1 / (1 - p))
+    mask = dropout_mask(x.shape, p, x.dtype, array_module(x.data), generator)
     return x * Tensor._wrap(mask)

@@ -1,7 +1,10 @@
 """SimpleRNN / LSTM / GRU / Bidirectional layers against torch with copied weights (outputs,
-states, gradients to inputs, initial states and weights), masks from Embedding(mask_zero)
-through a Sequential, stacking, truncated BPTT, dropout, Keras initialisation, configs and
-error messages."""
+states, gradients to inputs, initial states and weights; every combination of
+return_sequences, return_state, go_backwards, initial state and use_bias), masks from
+Embedding(mask_zero) through a Sequential, stacking, truncated BPTT, dropout, Keras
+initialisation, configs and error messages."""
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -20,10 +23,11 @@ def rand(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def pair(name, seed=0, bidirectional=False, num_layers=1, **kw):
+def pair(name, seed=0, bidirectional=False, num_layers=1, bias=True):
     cls, tcls = LAYERS[name]
     torch.manual_seed(seed)
-    ref = tcls(D, H, batch_first=True, bidirectional=bidirectional, num_layers=num_layers)
+    ref = tcls(D, H, batch_first=True, bidirectional=bidirectional, num_layers=num_layers,
+               bias=bias)
     return cls, ref
 
 
@@ -42,13 +46,13 @@ def check_grads(layers_refs, x, tx, states=(), tstates=()):
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
-@pytest.mark.parametrize("return_sequences,return_state,go_backwards,with_state", [
-    (False, False, False, False), (True, False, False, True), (True, True, False, False),
-    (False, True, True, True), (True, False, True, False)])
-def test_layer_matches_torch(name, return_sequences, return_state, go_backwards, with_state):
-    cls, ref = pair(name)
+@pytest.mark.parametrize("return_sequences,return_state,go_backwards,with_state,use_bias",
+                         list(itertools.product([False, True], repeat=5)))
+def test_layer_matches_torch(name, return_sequences, return_state, go_backwards, with_state,
+                             use_bias):
+    cls, ref = pair(name, bias=use_bias)
     layer = cls(H, return_sequences=return_sequences, return_state=return_state,
-                go_backwards=go_backwards).load_torch_weights(ref)
+                go_backwards=go_backwards, use_bias=use_bias).load_torch_weights(ref)
     x_np = rand(B, T, D)
     n = 2 if name == "LSTM" else 1
     s_np = [rand(B, H, seed=i + 1) for i in range(n)]

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from helpers import check_fd, check_op, randn
 
 import shenjing as sj
+from shenjing.ops.nn import dropout_mask
 
 DTYPES = ["float32", "float64"]
 
@@ -123,3 +124,29 @@ def test_dropout_fd_with_fixed_mask():
         sj.manual_seed(3)  # the same mask on every evaluation
         return sj.dropout(t, 0.4) * t
     check_fd(fn, randn(4, 5))
+
+
+class _EveryDraw:
+    """A stand-in generator whose uint16 draw is every value 0..65535 once: the keep share it
+    yields is exactly the probability a real draw keeps with."""
+
+    def integers(self, low, high, size, dtype):
+        assert (low, high, np.dtype(dtype)) == (0, 65536, np.uint16)
+        return np.arange(65536, dtype=np.uint16).reshape(size)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, 0.1, 0.3, 1 / 3, 0.9, 1e-6, 0.99999])
+def test_dropout_keep_probability_within_one_in_65536(p):
+    mask = dropout_mask((256, 256), p, "float32", np, generator=_EveryDraw())
+    keep = (mask != 0).mean()
+    assert abs(keep - (1 - p)) <= 0.5 / 65536
+    assert mask.dtype == np.float32 and mask.max() == np.float32(1 / (1 - p))  # exact scale
+
+
+def test_dropout_mask_from_the_seeded_generator_is_unbiased():
+    sj.manual_seed(7)
+    keep = (dropout_mask((1000, 1000), 0.3, "float64", np) != 0).mean()
+    assert abs(keep - 0.7) < 4 * np.sqrt(0.21 / 1e6)  # 4 standard deviations
+    sj.manual_seed(7)
+    again = (dropout_mask((1000, 1000), 0.3, "float64", np) != 0).mean()
+    assert again == keep

@@ -123,13 +123,17 @@ MASKS = {
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("pattern", list(MASKS))
-def test_mask_skips_steps_like_torch_on_unpadded(kind, pattern):
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_mask_skips_steps_like_torch_on_unpadded(kind, pattern, go_backwards):
     ref = torch_ref(kind)
     mask = MASKS[pattern].astype(bool)
     x_np = rand(B, T, D)
     sj_x, sj_s, sj_w, _, _, _ = leaves(kind, ref, x_np)
-    outs = run_sj(kind, sj_x, sj_s, sj_w, mask=mask)
-    y_ref, finals = unmasked_reference(ref, kind, x_np, [s.numpy() for s in sj_s], mask)
+    outs = run_sj(kind, sj_x, sj_s, sj_w, mask=mask, go_backwards=go_backwards)
+    # go_backwards: torch on the time-reversed input and mask, outputs in processing order
+    flip = (lambda a: a[:, ::-1]) if go_backwards else (lambda a: a)
+    y_ref, finals = unmasked_reference(ref, kind, np.ascontiguousarray(flip(x_np)),
+                                       [s.numpy() for s in sj_s], flip(mask))
     close(outs[0].numpy(), y_ref, "outputs (masked steps carry the state)")
     for o, f in zip(outs[1:], finals):
         close(o.numpy(), f, "final state")
@@ -137,8 +141,9 @@ def test_mask_skips_steps_like_torch_on_unpadded(kind, pattern):
     (outs[0].sum() + outs[1].sum()).backward()
     assert np.all(sj_x.grad.numpy()[~mask] == 0)
     assert np.any(sj_x.grad.numpy()[mask] != 0)
-    y0 = run_sj(kind, sj_x, sj_s, sj_w, mask=mask, zero_output_for_mask=True)[0]
-    close(y0.numpy(), y_ref * mask[..., None], "zero outputs at masked steps")
+    y0 = run_sj(kind, sj_x, sj_s, sj_w, mask=mask, zero_output_for_mask=True,
+                go_backwards=go_backwards)[0]
+    close(y0.numpy(), y_ref * flip(mask)[..., None], "zero outputs at masked steps")
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
@@ -162,6 +167,44 @@ def test_mask_gradients_match_torch_packed(kind):
         close(s.grad.numpy(), t.grad.numpy(), "d initial state")
     for w, name, p in zip(sj_w, names, ref.parameters()):
         close(w.grad.numpy(), p.grad.numpy(), f"d {name}")
+
+
+def torch_loop(kind, x, states, w_ih, w_hh, b_ih, b_hh, rec):
+    """The cell equations step by step in torch, with h multiplied by ``rec`` before the
+    recurrent matmul only (Keras' recurrent dropout)."""
+    h, ys = states[0], []
+    c = states[1] if kind == "lstm" else None
+    for t in range(x.shape[1]):
+        gi, gh = x[:, t] @ w_ih.T + b_ih, (h * rec) @ w_hh.T + b_hh
+        if kind == "rnn":
+            h = torch.tanh(gi + gh)
+        elif kind == "lstm":
+            i, f, g, o = (gi + gh).chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        else:
+            (ir, iz, i_n), (hr, hz, hn) = gi.chunk(3, 1), gh.chunk(3, 1)
+            r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+            h = (1 - z) * torch.tanh(i_n + r * hn) + z * h
+        ys.append(h)
+    return (torch.stack(ys, 1), h) + ((c,) if kind == "lstm" else ())
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_recurrent_dropout_mask_matches_torch_loop(kind):
+    ref = torch_ref(kind)
+    x_np = rand(B, T, D)
+    rec = (np.random.default_rng(4).random((B, H)) > 0.4).astype(np.float32) / 0.6
+    sj_x, sj_s, sj_w, t_x, t_s, names = leaves(kind, ref, x_np)
+    t_w = [torch.tensor(p.detach().numpy(), requires_grad=True) for p in ref.parameters()]
+    outs = run_sj(kind, sj_x, sj_s, sj_w, recurrent_dropout_mask=rec)
+    t_outs = torch_loop(kind, t_x, t_s, *t_w, torch.tensor(rec))
+    for i, (o, t) in enumerate(zip(outs, t_outs)):
+        close(o.numpy(), t.detach().numpy(), f"output {i}")
+    backprop_same(outs, t_outs)
+    for a, b, what in [(sj_x, t_x, "dx"), *zip(sj_s, t_s, ["dh0", "dc0"]),
+                       *zip(sj_w, t_w, names)]:
+        close(a.grad.numpy(), b.grad.numpy(), f"d {what}")
 
 
 GRADCHECK = [  # (kind, options)

@@ -1,12 +1,16 @@
 """End to end, sequence models: small fits with fixed seeds must pass thresholds.
 
-Sizes are cut down from the recipes so each test takes well under a minute on one core:
-  * MNIST-1D GRU: the recipe's model and optimiser, 30 epochs (1,200 steps) instead of the
-    paper's 150 (6,000).  Measured: 87.8% after 30 epochs, 88.5% for the full recipe; the
-    accuracy wanders ±1 point from epoch to epoch at lr 1e-2, so this shortened test asks
-    for 86% (the recipe's goal of 87% is met by the full run, not checked here).
-  * adding problem at T=50 (the recipe: T=100) for the LSTM; SimpleRNN at T=100, where it
-    stays near the 0.167 baseline.
+Measured on one core with one BLAS thread (times are the fits):
+  * MNIST-1D GRU: the recipe as it is: the paper's bidirectional GRU 6, Adam lr 1e-2,
+    batch 100, 150 epochs = 6,000 steps, ~65 s.  Seed 0 reaches 88.5% (seeds 1, 2: 92.0%,
+    90.0%); the test asks for the issue's 87%.  Shorter runs are not a fair check: at lr 1e-2
+    the accuracy wanders ±1 point from epoch to epoch (seed 0: 87.8% after 30 epochs, 87.3%
+    after 80).
+  * adding problem at the recipe's T=100 (baseline MSE 1/6 ≈ 0.167): GRU, 3 epochs of 200
+    steps (~9 s): MSE 0.0011 (seeds 1, 2: 0.0004, 0.0006); LSTM, 6 epochs (~22 s): MSE
+    0.0005 — its plateau before it finds the markers lasts 2-4 epochs depending on the seed
+    (seed 1: still 0.159 after 4 epochs, 0.0024 after 6).  SimpleRNN trained for as long as
+    the LSTM stays at 0.162 (vanishing gradients).
   * char-lm on 1,600 windows, 100-200 steps; seq2seq-reverse on strings of 1-6 digits.
 """
 import numpy as np
@@ -25,34 +29,39 @@ def one_blas_thread():
     sj.set_num_threads(before)
 
 
-def test_mnist1d_gru_shortened_reaches_86_percent():
+def test_mnist1d_gru_full_recipe_reaches_87_percent():
     pytest.importorskip("mnist1d")
-    sj.manual_seed(0)
-    model, ((x, y), (x_test, y_test)) = S.mnist1d_gru(lr=1e-2)
-    assert x.shape[1:] == (40, 1)
-    model.fit(x, y, epochs=30, batch_size=100, verbose=0)
+    recipe = recipes.get("mnist1d-gru")
+    assert (recipe.lr, recipe.batch_size, recipe.seed) == (1e-2, 100, 0)
+    sj.manual_seed(recipe.seed)
+    model, ((x, y), (x_test, y_test)) = S.mnist1d_gru(lr=recipe.lr)
+    assert x.shape[1:] == (40, 1) and len(x) == 4000
+    assert recipe.epochs * len(x) // recipe.batch_size == 6000  # the paper's 6,000 steps
+    model.fit(x, y, epochs=recipe.epochs, batch_size=recipe.batch_size, verbose=0)
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=500)
-    assert accuracy >= 0.86, f"MNIST-1D GRU test accuracy {accuracy:.4f} < 0.86"
+    assert accuracy >= 0.87, f"MNIST-1D GRU test accuracy {accuracy:.4f} < 0.87"
 
 
-def _adding(cell, length, epochs, samples):
+def _adding(cell, epochs, length=100, samples=10000):
     sj.manual_seed(0)
     model, ((x, y), test) = S._adding(1e-2, cell, length, 32, samples, None)
     model.fit(x, y, epochs=epochs, batch_size=50, verbose=0)
     return model.evaluate(*test, batch_size=500)
 
 
-def test_adding_problem_lstm_beats_the_baseline_by_far():
-    mse, solved = _adding("lstm", length=50, epochs=4, samples=10000)
-    assert mse < 0.05 * S.ADDING_BASELINE_MSE, f"LSTM adding-problem MSE {mse:.4f}"
-    assert solved > 0.5
+@pytest.mark.parametrize("cell, epochs", [("gru", 3), ("lstm", 6)])
+def test_adding_problem_gated_cells_solve_t100(cell, epochs):
+    mse, solved = _adding(cell, epochs)
+    assert mse < 0.05 * S.ADDING_BASELINE_MSE, f"{cell} adding-problem MSE {mse:.4f} at T=100"
+    assert solved > 0.5, f"{cell}: only {solved:.0%} of test sums within 0.04"
 
 
 def test_adding_problem_simple_rnn_stays_near_the_baseline():
     """Documented failure (vanishing gradients): at T=100 a SimpleRNN trained like the LSTM
     above only learns to answer about the mean."""
-    mse, solved = _adding("simple_rnn", length=100, epochs=2, samples=10000)
+    mse, solved = _adding("simple_rnn", epochs=6)
     assert mse > 0.1, f"SimpleRNN MSE {mse:.4f}: it was expected to fail at T=100"
+    assert solved < 0.2
 
 
 def test_adding_problem_data_and_criterion():
