@@ -36,11 +36,12 @@ def test_cifar10_resnet20_synthetic_one_epoch_prints_the_json_line(tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     result = json.loads(lines[0])
-    assert set(result) == {"recipe", "epochs", "seed", "seconds", "test_accuracy",
-                           "test_loss", "weights"}
+    assert {"recipe", "epochs", "seed", "seconds", "test_accuracy", "test_loss", "model",
+            "history"} <= set(result)
     assert (result["recipe"], result["epochs"]) == ("cifar10-resnet20", 1)
     assert 0 <= result["test_accuracy"] <= 1 and result["test_loss"] > 0
-    assert (tmp_path / "rn" / "weights.npz").exists()
+    assert (tmp_path / "rn" / "model.safetensors").exists()
+    assert json.loads((tmp_path / "rn" / "run.json").read_text())["input_shape"] == [3, 32, 32]
 
 
 def test_an_option_a_recipe_does_not_take_is_refused(tmp_path):

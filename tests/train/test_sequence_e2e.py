@@ -132,7 +132,7 @@ def test_sequence_recipes_are_registered_and_run(tmp_path):
         assert name in names
     result = recipes.run("char-lm", epochs=1, batch_size=32, out=tmp_path, verbose=0,
                          options={"limit": 64, "units": 16})
-    assert set(result) >= {"test_accuracy", "test_loss", "weights"}
+    assert set(result) >= {"test_accuracy", "test_loss", "model"}
     assert 0 <= result["test_accuracy"] <= 1 and result["test_loss"] > 0
     result = recipes.run("adding-problem", epochs=1, out=tmp_path, verbose=0,
                          options={"limit": 100, "length": 20, "cell": "gru"})
