@@ -36,7 +36,14 @@ def _rsum(a, axes):
 
 
 def _rdot(a, b, axes):
-    """Σ a·b over ``axes`` with keepdims, without a full-size temporary (einsum)."""
+    """Σ a·b over ``axes`` with keepdims, without a full-size temporary.
+
+    Over the last axis it is a batch of dot products (a (…, 1, L) @ (…, L, 1) matmul, about
+    twice as fast as einsum), then a plain sum over the other axes."""
+    last = a.ndim - 1
+    if last in axes:
+        d = (a[..., None, :] @ b[..., :, None])[..., 0]
+        return _rsum(d, tuple(i for i in axes if i != last))
     idx = "abcdefgh"[:a.ndim]
     keep = "".join(c for i, c in enumerate(idx) if i not in axes)
     out = array_module(a).einsum(f"{idx},{idx}->{keep}", a, b)
@@ -53,13 +60,13 @@ def _update_running(running, mean, var, n):
     rv[...] = m * bv.astype(rv.dtype) + (1 - m) * rv
 
 
-def _closed_form(g, xhat, mg, mgx, k):
-    """dx = (g - mg - x̂·mgx)·k with a single full-size allocation."""
-    dx = xhat * mgx
-    dx += mg
-    array_module(g).subtract(g, dx, out=dx)
-    dx *= k
-    return dx
+def _closed_form(g, t, mg, mgx, k):
+    """dx = (g - mg - t·mgx)·k, written over the scratch array ``t`` (no allocation)."""
+    t *= mgx
+    t += mg
+    array_module(g).subtract(g, t, out=t)
+    t *= k
+    return t
 
 
 def _grads_fixed(g, xv, mean, inv, w, pax, need):
@@ -70,22 +77,25 @@ def _grads_fixed(g, xv, mean, inv, w, pax, need):
     return dx, dw, db
 
 
-def _grads_shared(g, xhat, inv, w, axes, pax, n, need):
+def _grads_shared(g, xc, inv, w, axes, pax, n, need):
     """γ constant over each statistics group (batch, instance norm): one pair of
-    reductions Σg, Σg·x̂ serves dx, dγ and dβ, and γ moves out of the closed form."""
-    sg, sgx = _rsum(g, axes), _rdot(g, xhat, axes)
+    reductions Σg, Σg·x̂ = Σg·(x - μ)/σ serves dx, dγ and dβ, and γ moves out of the
+    closed form, which runs on the scratch xc = x - μ (x̂·m = xc·(m/σ))."""
+    sg, sgx = _rsum(g, axes), _rdot(g, xc, axes) * inv
     extra = tuple(a for a in pax if a not in axes)
     dw = _rsum(sgx, extra) if need[1] else None
     db = _rsum(sg, extra) if need[2] else None
     dx = None
     if need[0]:
         n = g.dtype.type(n)
-        dx = _closed_form(g, xhat, sg / n, sgx / n, inv if w is None else inv * w)
+        dx = _closed_form(g, xc, sg / n, sgx * inv / n, inv if w is None else inv * w)
     return dx, dw, db
 
 
-def _grads_varying(g, xhat, inv, w, axes, pax, n, need):
+def _grads_varying(g, xc, inv, w, axes, pax, n, need):
     """γ varies inside a statistics group (layer, group norm): the closed form on g·γ."""
+    xhat = xc
+    xhat *= inv
     dw = _rdot(g, xhat, pax) if need[1] else None
     db = _rsum(g, pax) if need[2] else None
     dx = None
@@ -119,20 +129,18 @@ class Normalize(Function):
             y += -mean * scale if b is None else b - mean * scale
             self.saved = (xv, mean, inv, w, view, axes, pshape, n, True)
             return y.reshape(x.shape)
+        # x is saved, not x̂: it is alive anyway (the parent tensor), so only y is allocated
+        # here and backward rebuilds x - μ in the array that becomes dx.
         mean = _rsum(xv, axes) / x.dtype.type(n)
-        xhat = xv - mean
-        var = _rdot(xhat, xhat, axes) / x.dtype.type(n)
+        y = xv - mean
+        var = _rdot(y, y, axes) / x.dtype.type(n)
         if running is not None:
             _update_running(running, mean, var, n)
         inv = 1 / xp.sqrt(var + eps)
-        xhat *= inv
-        if w is not None:
-            y = xhat * w
-            if b is not None:
-                y += b
-        else:  # no γ: the output may share memory with the saved x̂ (as softmax does)
-            y = xhat if b is None else xhat + b
-        self.saved = (xhat, mean, inv, w, view, axes, pshape, n, False)
+        y *= inv if w is None else inv * w
+        if b is not None:
+            y += b
+        self.saved = (xv, mean, inv, w, view, axes, pshape, n, False)
         return y.reshape(x.shape)
 
     def backward(self, g):
@@ -143,9 +151,9 @@ class Normalize(Function):
         if fixed:
             dx, dw, db = _grads_fixed(g, xv, mean, inv, w, pax, need)
         elif all(pshape[a] == 1 for a in axes):
-            dx, dw, db = _grads_shared(g, xv, inv, w, axes, pax, n, need)
+            dx, dw, db = _grads_shared(g, xv - mean, inv, w, axes, pax, n, need)
         else:
-            dx, dw, db = _grads_varying(g, xv, inv, w, axes, pax, n, need)
+            dx, dw, db = _grads_varying(g, xv - mean, inv, w, axes, pax, n, need)
         grads = [None if dx is None else dx.reshape(shape)]
         if w is not None:
             grads.append(dw.reshape(self.parents[1].shape) if need[1] else None)

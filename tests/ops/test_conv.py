@@ -1,5 +1,9 @@
 """Convolutions against torch.nn.functional (values, dtypes, gradients of x, weight, bias),
 float64 finite differences, and the errors at the public boundary."""
+import contextlib
+import os
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import shenjing as sj
+from shenjing.ops import _im2col
+from shenjing.ops import conv as conv_module
 from shenjing.ops._im2col import Geometry
 from shenjing.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 
@@ -212,3 +218,140 @@ def test_conv_dtype_errors():
         conv2d(randn(1, 2, 4, 4), randn(3, 2, 3, 3, dtype="float64"))
     with pytest.raises(TypeError, match=r"floating-point"):
         conv2d(np.ones((1, 2, 4, 4), np.int64), np.ones((3, 2, 3, 3), np.int64))
+
+
+# ---------------------------------------------------------------- chunks and backward paths
+
+def _images_per_chunk(monkeypatch, k, x_shape, w_shape, padding):
+    """Make the forward geometry hold ``k`` images per chunk (the backward's own geometry
+    then gets its own count, also small)."""
+    geo = Geometry(x_shape, w_shape[2:], (1, 1), (1, 1), (padding,) * 4)
+    per_image = w_shape[1] * w_shape[2] * w_shape[3] * geo.oh * geo.wg * 8
+    monkeypatch.setattr(_im2col, "CHUNK_BYTES", k * per_image)
+    monkeypatch.setattr(_im2col, "_blas_threads", lambda: 1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7])  # 1, chunk - 1, chunk, chunk + 1, odd
+@pytest.mark.parametrize("path", ["adjoint", "col2im"])
+def test_conv2d_in_chunks_of_three_images(monkeypatch, n, path):
+    monkeypatch.setattr(conv_module, "_prefer_adjoint", lambda *a: path == "adjoint")
+    _images_per_chunk(monkeypatch, 3, (n, 4, 6, 7), (5, 4, 3, 3), 1)
+    check_op(lambda x, w, b: conv2d(x, w, b, padding=1),
+             lambda x, w, b: F.conv2d(x, w, b, padding=1),
+             randn(n, 4, 6, 7, dtype="float64"), randn(5, 4, 3, 3, dtype="float64", seed=1),
+             randn(5, dtype="float64", seed=2))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("path", ["adjoint", "col2im"])
+@pytest.mark.parametrize("case", ["same-odd", "same-even-kernel", "same-dilated", "groups2",
+                                  "plain", "wide-grid"])
+def test_conv2d_both_backward_paths_one_image_per_chunk(monkeypatch, case, path):
+    monkeypatch.setattr(conv_module, "_prefer_adjoint", lambda *a: path == "adjoint")
+    monkeypatch.setattr(_im2col, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(_im2col, "_blas_threads", lambda: 1)
+    xs, ws, kw = CONV2D[case]
+    check_op(lambda x, w, b: conv2d(x, w, b, **kw), lambda x, w, b: F.conv2d(x, w, b, **kw),
+             randn(3, *xs[1:], dtype="float64"), randn(*ws, dtype="float64", seed=1),
+             randn(ws[0], dtype="float64", seed=2))
+
+
+@pytest.mark.parametrize("case", ["plain", "stride2-pad1", "groups"])
+def test_conv_transpose2d_one_image_per_chunk(monkeypatch, case):
+    monkeypatch.setattr(_im2col, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(_im2col, "_blas_threads", lambda: 1)
+    xs, ws, kw = CONV_T[case]
+    out_c = ws[1] * kw.get("groups", 1)
+    check_op(lambda x, w, b: conv_transpose2d(x, w, b, **kw),
+             lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
+             randn(3, *xs[1:], dtype="float64"), randn(*ws, dtype="float64", seed=1),
+             randn(out_c, dtype="float64", seed=2))
+
+
+def test_chunks_cover_the_batch_once(monkeypatch):
+    monkeypatch.setattr(_im2col, "_blas_threads", lambda: 1)
+    geo = Geometry((10, 16, 32, 32), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1))
+    per_image = 16 * 9 * geo.oh * geo.wg * 4
+    like = np.zeros(1, np.float32)
+    for budget, size in [(1, 1), (per_image * 3, 3), (per_image * 3 + 1, 3), (1 << 40, 10)]:
+        monkeypatch.setattr(_im2col, "CHUNK_BYTES", budget)
+        parts = _im2col.map_chunks(lambda p, sub: (p.start, p.stop, sub.n, sub.m), geo, like)
+        assert [p[0] for p in parts] == list(range(0, 10, size))
+        assert parts[-1][1] == 10
+        assert all(n == stop - start and m == n * geo.oh * geo.wg
+                   for start, stop, n, m in parts)
+
+
+def test_too_few_chunks_to_share_run_as_one(monkeypatch):
+    # with 2 BLAS threads each Python thread needs two chunks; 3 chunks run as one product
+    monkeypatch.setattr(_im2col, "_blas_threads", lambda: 2)
+    geo = Geometry((6, 16, 32, 32), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1))
+    monkeypatch.setattr(_im2col, "CHUNK_BYTES", 2 * 16 * 9 * geo.oh * geo.wg * 4)
+    parts = _im2col.map_chunks(lambda p, sub: (p, sub.n), geo, np.zeros(1, np.float32))
+    assert parts == [(slice(0, 6), 6)]
+
+
+def test_backward_path_choice():
+    def choice(x_shape, o, kernel, stride, pads, need_dx=True):
+        geo = Geometry(x_shape, kernel, stride, (1, 1), pads)
+        adj = conv_module._adjoint_geometry(geo, o)
+        return adj is not None and conv_module._prefer_adjoint(geo, adj, need_dx)
+
+    assert choice((8, 16, 32, 32), 16, (3, 3), (1, 1), (1, 1, 1, 1))  # ResNet "same" layer
+    assert not choice((8, 3, 32, 32), 16, (3, 3), (1, 1), (1, 1, 1, 1), need_dx=False)
+    assert not choice((8, 16, 32, 32), 32, (3, 3), (2, 2), (1, 1, 1, 1))  # strided
+    assert not choice((8, 6, 14, 14), 16, (5, 5), (1, 1), (0, 0, 0, 0))  # LeNet "valid"
+    assert not choice((8, 4, 9, 9), 4, (3, 3), (1, 1), (3, 3, 3, 3))  # pad > kernel reach
+
+
+def test_conv2d_saves_its_input_not_the_columns():
+    x, w = sj.tensor(randn(4, 3, 8, 8)), sj.tensor(randn(5, 3, 3, 3), requires_grad=True)
+    saved = conv2d(x, w, padding=1).grad_fn.saved
+    arrays = [a for a in saved if isinstance(a, np.ndarray)]
+    assert any(a is x.data for a in arrays)
+    assert all(a is x.data or a.size < x.size for a in arrays)
+
+
+@pytest.mark.parametrize("op", ["adjoint", "col2im", "transpose"])
+def test_threaded_chunks_repeat_the_sequential_result_bit_for_bit(monkeypatch, op):
+    # map_chunks shares the chunks among Python threads when BLAS has several; force both
+    monkeypatch.setattr(_im2col, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(_im2col, "_one_blas_thread", lambda: contextlib.nullcontext(True))
+    monkeypatch.setattr(conv_module, "_prefer_adjoint", lambda *a: op == "adjoint")
+    x, w = randn(7, 4, 6, 7), randn(4, 4, 3, 3, seed=1)
+    results = []
+    for workers in (1, 3):
+        monkeypatch.setattr(_im2col, "_blas_threads", lambda n=workers: n)
+        sx, sw_ = sj.tensor(x, requires_grad=True), sj.tensor(w, requires_grad=True)
+        fn = conv_transpose2d if op == "transpose" else conv2d
+        y = fn(sx, sw_, padding=1)
+        y.backward(randn(*y.shape, seed=2))
+        results.append((y.numpy(), sx.grad.numpy(), sw_.grad.numpy()))
+    for seq, par in zip(*results):
+        np.testing.assert_array_equal(seq, par)
+
+
+def test_one_blas_thread_meanwhile_then_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = _im2col._blas_threads()
+        with _im2col._one_blas_thread() as limited:
+            assert limited and _im2col._blas_threads() == 1
+        assert _im2col._blas_threads() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threaded_chunks_work_in_a_forked_child(monkeypatch):
+    # the pool's threads do not survive fork; the child must make its own, not wait forever
+    monkeypatch.setattr(_im2col, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(_im2col, "_blas_threads", lambda: 2)
+    monkeypatch.setattr(_im2col, "_one_blas_thread", lambda: contextlib.nullcontext(True))
+    x, w = randn(4, 2, 5, 5), randn(3, 2, 3, 3, seed=1)
+    expected = conv2d(x, w, padding=1).numpy()
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(30)  # a hang kills the child, and the test fails instead of hanging
+        ok = np.array_equal(conv2d(x, w, padding=1).numpy(), expected)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
