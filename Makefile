@@ -10,10 +10,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
-# Install the package and train the default recipe (dense network on 8x8 digits).
+# Install the package and train the default recipe (a small CNN on 8x8 digits, ~15 s on 2 cores).
 demo: $(BIN)/python
 	$(PIP) -e ".[all]"
-	$(BIN)/shenjing train digits-mlp
+	$(BIN)/shenjing demo
 
 # Install the dev extra (pytest, hypothesis, scikit-learn, torch 2.13 CPU, ruff) and run the suite:
 # two pytest workers with one BLAS thread each, so the 2 cores are not oversubscribed.

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import shenjing as sj
 
-DEFAULT = "digits-mlp"
+DEFAULT = "digits-cnn"
 """The recipe ``shenjing demo`` (and ``make demo``) trains."""
 
 _RECIPES: dict[str, Recipe] = {}
