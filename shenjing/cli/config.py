@@ -90,6 +90,14 @@ def _make(cls, args, key):
                    f"failed: {e}")
 
 
+def _build_named(item, allowed, kind, key):
+    """``item`` (``Name`` or ``{Name: {arguments}}``) built from the classes in ``allowed``."""
+    name, args = _entry(item, key)
+    if name not in allowed:
+        _fail(key, f"unknown {kind} {name!r}; allowed: {', '.join(sorted(allowed))}")
+    return _make(allowed[name], args, key)
+
+
 def _classes(namespace, base):
     """Public classes in ``namespace`` that subclass ``base``, by name."""
     return {n: getattr(namespace, n) for n in dir(namespace) if not n.startswith("_")
@@ -112,14 +120,8 @@ def build_model(spec, key="model"):
     if not isinstance(layers, list) or not layers:
         _fail(f"{key}.layers", "expected a non-empty list of layers")
     allowed = _classes(sj.nn, sj.nn.Module)
-    built = []
-    for i, item in enumerate(layers):
-        name, args = _entry(item, f"{key}.layers[{i}]")
-        if name not in allowed:
-            _fail(f"{key}.layers[{i}]", f"unknown layer {name!r}; allowed: "
-                                        f"{', '.join(sorted(allowed))}")
-        built.append(_make(allowed[name], args, f"{key}.layers[{i}]"))
-    return sj.Sequential(built)
+    return sj.Sequential([_build_named(item, allowed, "layer", f"{key}.layers[{i}]")
+                          for i, item in enumerate(layers)])
 
 
 def build_optimizer(spec, lr=None, key="optimizer"):
@@ -139,11 +141,7 @@ def build_loss(spec, key="loss"):
             return sj.losses.get(name)
         except (TypeError, ValueError) as e:
             _fail(key, str(e))
-    allowed = _classes(sj.losses, sj.losses.Loss)
-    if name not in allowed:
-        _fail(key, f"unknown loss class {name!r} (with arguments); allowed: "
-                   f"{', '.join(sorted(allowed))}")
-    return _make(allowed[name], args, key)
+    return _build_named(spec, _classes(sj.losses, sj.losses.Loss), "loss class", key)
 
 
 def build_callbacks(specs, key="callbacks"):
@@ -152,14 +150,8 @@ def build_callbacks(specs, key="callbacks"):
     if not isinstance(specs, list):
         _fail(key, "expected a list of {Callback: {arguments}}")
     allowed = _classes(sj.callbacks, sj.callbacks.Callback)
-    out = []
-    for i, item in enumerate(specs):
-        name, args = _entry(item, f"{key}[{i}]")
-        if name not in allowed:
-            _fail(f"{key}[{i}]", f"unknown callback {name!r}; allowed: "
-                                 f"{', '.join(sorted(allowed))}")
-        out.append(_make(allowed[name], args, f"{key}[{i}]"))
-    return out
+    return [_build_named(item, allowed, "callback", f"{key}[{i}]")
+            for i, item in enumerate(specs)]
 
 
 def load_data(spec, key="data"):

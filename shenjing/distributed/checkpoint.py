@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from ..backend import to_numpy
+from ..io.serialization import write_atomic
 from ..train.callbacks import Callback
 from .world import get_world
 
@@ -57,17 +57,12 @@ def save_checkpoint(path, model, optimizer=None, epoch=None, world=None):
     path = os.fspath(path)
     if world.rank == 0:
         arrays = _pack(model, optimizer, epoch)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
+
+        def write(tmp):
+            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
                 np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+
+        write_atomic(path, write)
     world.barrier()
     return path
 

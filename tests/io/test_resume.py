@@ -18,12 +18,7 @@ Y = ((X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 0.5)).astype(np.int64
 FIT = dict(batch_size=16, validation_split=0.25, verbose=0)
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    before = sj.get_num_threads()
-    sj.set_num_threads(1)
-    yield
-    sj.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tests/conftest.py
 
 
 def make_model(seed=0):

@@ -14,12 +14,7 @@ YB = ((X[:, 0] + 0.5 * X[:, 2]) > 0.3).astype(np.float32)[:, None]
 NAMES = ["accuracy", "precision", "recall", "f1_score", "auc"]
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    before = sj.get_num_threads()
-    sj.set_num_threads(1)
-    yield
-    sj.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tests/conftest.py
 
 
 def mlp(n_out, activation=None):

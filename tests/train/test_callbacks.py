@@ -17,12 +17,7 @@ Y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)  # 3 classes
 VAL = [1.0, 0.8, 0.6, 0.65, 0.7, 0.59, 0.62, 0.61, 0.63, 0.64, 0.66, 0.67]
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    before = sj.get_num_threads()
-    sj.set_num_threads(1)
-    yield
-    sj.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tests/conftest.py
 
 
 def compiled(optimizer="sgd", loss=None):

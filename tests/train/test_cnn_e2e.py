@@ -11,15 +11,7 @@ import pytest
 import shenjing as sj
 from shenjing import recipes
 
-
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Small convolutions gain nothing from BLAS threads, and two pytest workers each
-    spinning two threads on two cores slow every step by an order of magnitude."""
-    before = sj.get_num_threads()
-    sj.set_num_threads(1)
-    yield
-    sj.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,7 @@ X = RNG.standard_normal((64, 5)).astype(np.float32)
 Y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)  # 3 classes
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    before = sj.get_num_threads()
-    sj.set_num_threads(1)
-    yield
-    sj.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tests/conftest.py
 
 
 def mlp(n_out=3, activation=None, dropout=0.0):

@@ -20,13 +20,7 @@ import shenjing as sj
 from shenjing import recipes, text
 from shenjing.recipes import sequence as S
 
-
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    before = sj.get_num_threads()
-    sj.set_num_threads(1)
-    yield
-    sj.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_blas_thread")  # tests/conftest.py
 
 
 def test_mnist1d_gru_full_recipe_reaches_87_percent():
