@@ -6,6 +6,9 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test bench lint docs clean system-deps
 
+# make bench DEVICE=cuda: the same workloads on the GPU
+DEVICE ?= cpu
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -27,7 +30,7 @@ test: $(BIN)/python system-deps
 # shenjing vs PyTorch in the same run; prints ms/step and the ratio.
 bench: $(BIN)/python
 	$(PIP) -e ".[dev]"
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --device $(DEVICE)
 
 # Open MPI (distributed tests) and Graphviz (graph drawings), from the system's packages when
 # this machine lets us install them (root + apt); otherwise those tests skip and say why.

@@ -28,14 +28,14 @@ def make_data(seed=0, batch=BATCH, shape=SHAPE, classes=CLASSES):
     return x, y
 
 
-def shenjing_step_fn(x, y):
+def shenjing_step_fn(x, y, device="cpu"):
     import shenjing as sj  # noqa: PLC0415  (a --memory run of the torch side must not load it)
     from shenjing.nn import functional as F  # noqa: PLC0415
 
     sj.manual_seed(0)
-    model = sj.models.lenet5(CLASSES, SHAPE)
+    model = sj.models.lenet5(CLASSES, SHAPE).to(device)
     opt = sj.optim.Adam(model.parameters(), lr=LR)
-    xt, yt = sj.as_tensor(x), sj.as_tensor(y)
+    xt, yt = sj.as_tensor(x, device=device), sj.as_tensor(y, device=device)
     return classifier_step(model, opt, F.cross_entropy, xt, yt)
 
 
@@ -50,13 +50,13 @@ def torch_lenet(num_classes=CLASSES):
         nn.Linear(84, num_classes))
 
 
-def torch_step_fn(x, y):
+def torch_step_fn(x, y, device="cpu"):
     import torch  # noqa: PLC0415
 
     torch.manual_seed(0)
-    model = torch_lenet()
+    model = torch_lenet().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     return classifier_step(model, opt, torch.nn.functional.cross_entropy, xt, yt)
 
 
@@ -125,11 +125,12 @@ def report_memory(mem, baseline="pytorch"):
     return out
 
 
-def run(module, title, rounds, n_steps, warmup, retries=1):
-    """Time both sides interleaved in this process, then probe their memory separately
+def run(module, title, rounds, n_steps, warmup, retries=1, device="cpu"):
+    """Time both sides interleaved in this process, then probe their memory: on the CPU
+    peak RSS in a subprocess per side; on a GPU each allocator's peak, in this process
     (few retries of loaded blocks: each redo costs whole seconds here)."""
     import torch  # noqa: PLC0415
-    from common import compare, report  # noqa: PLC0415
+    from common import run_pair  # noqa: PLC0415
 
     import shenjing as sj  # noqa: PLC0415
 
@@ -137,18 +138,20 @@ def run(module, title, rounds, n_steps, warmup, retries=1):
     x, y = mod.make_data()
     threads = sj.get_num_threads()
     torch.set_num_threads(threads)
-    steps = {"shenjing": mod.shenjing_step_fn(x, y), "pytorch": mod.torch_step_fn(x, y)}
-    series = compare(steps, n_steps=n_steps, rounds=rounds, warmup=warmup, retries=retries)
-    result = report(f"{title}, {threads} thread(s)", series)
-    mem = report_memory(peak_memory(module, threads))
-    for side in result:
-        result[side]["memory"] = mem[side]
+    steps = {"shenjing": mod.shenjing_step_fn(x, y, device),
+             "pytorch": mod.torch_step_fn(x, y, device)}
+    result = run_pair(f"{title}, {threads} thread(s)", steps, device, n_steps=n_steps,
+                      rounds=rounds, warmup=warmup, retries=retries)
+    if device == "cpu":
+        mem = report_memory(peak_memory(module, threads))
+        for side in ("shenjing", "pytorch"):
+            result[side]["memory"] = mem[side]
     return result
 
 
-def main():
+def main(device="cpu"):
     return run("bench_lenet", f"LeNet-5 training step, 1x28x28, batch {BATCH}, Adam",
-               rounds=5, n_steps=10, warmup=3)
+               rounds=5, n_steps=10, warmup=3, device=device)
 
 
 def _cli():

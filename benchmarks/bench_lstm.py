@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from common import classifier_step, compare, report
+from common import classifier_step, run_pair
 
 import shenjing as sj
 from shenjing.nn import functional as F
@@ -19,12 +19,13 @@ def make_data(seed=0):
     return rng.integers(1, VOCAB, (BATCH, STEPS_T)), rng.integers(0, CLASSES, BATCH)
 
 
-def shenjing_step_fn(x, y):
+def shenjing_step_fn(x, y, device="cpu"):
     sj.manual_seed(0)
     model = sj.nn.Sequential([sj.nn.Embedding(VOCAB, EMBED), sj.nn.LSTM(UNITS),
                               sj.nn.Dense(CLASSES)])
-    xt, yt = sj.as_tensor(x), sj.as_tensor(y)
-    model(xt)  # build the lazy layers
+    model.to(device)
+    xt, yt = sj.as_tensor(x, device=device), sj.as_tensor(y, device=device)
+    model(xt)  # build the lazy layers (on the model's device)
     opt = sj.optim.Adam(model.parameters(), lr=LR)
     return classifier_step(model, opt, F.cross_entropy, xt, yt)
 
@@ -41,23 +42,22 @@ class TorchClassifier(torch.nn.Module):
         return self.linear(h[-1])
 
 
-def torch_step_fn(x, y):
+def torch_step_fn(x, y, device="cpu"):
     torch.manual_seed(0)
-    model = TorchClassifier()
+    model = TorchClassifier().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     return classifier_step(model, opt, torch.nn.functional.cross_entropy, xt, yt)
 
 
-def main():
+def main(device="cpu"):
     x, y = make_data()
     threads = sj.get_num_threads()
     torch.set_num_threads(threads)
-    series = compare({"shenjing": shenjing_step_fn(x, y), "pytorch": torch_step_fn(x, y)},
-                     n_steps=10, rounds=5, warmup=3, retries=1)
-    return report(f"LSTM classifier training step: Embedding {VOCAB}x{EMBED} → LSTM {UNITS} "
-                  f"→ Dense {CLASSES}, T={STEPS_T}, batch {BATCH}, Adam, {threads} thread(s) "
-                  "(goal ≤ 2.0x)", series)
+    steps = {"shenjing": shenjing_step_fn(x, y, device), "pytorch": torch_step_fn(x, y, device)}
+    return run_pair(f"LSTM classifier training step: Embedding {VOCAB}x{EMBED} → LSTM {UNITS} "
+                    f"→ Dense {CLASSES}, T={STEPS_T}, batch {BATCH}, Adam, {threads} thread(s) "
+                    "(goal ≤ 2.0x)", steps, device, n_steps=10, rounds=5, warmup=3, retries=1)
 
 
 if __name__ == "__main__":

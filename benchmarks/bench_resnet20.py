@@ -18,15 +18,15 @@ def make_data(seed=0):
     return x, y
 
 
-def shenjing_step_fn(x, y):
+def shenjing_step_fn(x, y, device="cpu"):
     import shenjing as sj  # noqa: PLC0415  (a --memory run of the torch side must not load it)
     from shenjing.nn import functional as F  # noqa: PLC0415
 
     sj.manual_seed(0)
-    model = sj.models.resnet20(CLASSES)
+    model = sj.models.resnet20(CLASSES).to(device)
     model.train()
     opt = sj.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    xt, yt = sj.as_tensor(x), sj.as_tensor(y)
+    xt, yt = sj.as_tensor(x, device=device), sj.as_tensor(y, device=device)
     return classifier_step(model, opt, F.cross_entropy, xt, yt)
 
 
@@ -63,20 +63,20 @@ def torch_resnet20(num_classes=CLASSES):
     return nn.Sequential(*layers)
 
 
-def torch_step_fn(x, y):
+def torch_step_fn(x, y, device="cpu"):
     import torch  # noqa: PLC0415
 
     torch.manual_seed(0)
-    model = torch_resnet20()
+    model = torch_resnet20().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM,
                           weight_decay=WEIGHT_DECAY)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     return classifier_step(model, opt, torch.nn.functional.cross_entropy, xt, yt)
 
 
-def main():
+def main(device="cpu"):
     return run("bench_resnet20", f"ResNet-20 training step, 3x32x32, batch {BATCH}, "
-               "SGD momentum", rounds=3, n_steps=2, warmup=1)
+               "SGD momentum", rounds=3, n_steps=2, warmup=1, device=device)
 
 
 if __name__ == "__main__":

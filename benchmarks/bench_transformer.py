@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from common import compare, report
+from common import run_pair
 
 import shenjing as sj
 from shenjing.losses import functional as LF
@@ -21,10 +21,11 @@ def make_data(seed=0):
     return x, rng.standard_normal((BATCH, LENGTH, D_MODEL)).astype(np.float32)
 
 
-def shenjing_step_fn(x, target):
+def shenjing_step_fn(x, target, device="cpu"):
     sj.manual_seed(0)
     layer = sj.nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, DROPOUT, batch_first=True)
-    xt, tt = sj.as_tensor(x), sj.as_tensor(target)
+    layer.to(device)
+    xt, tt = sj.as_tensor(x, device=device), sj.as_tensor(target, device=device)
     opt = sj.optim.Adam(layer.parameters(), lr=LR)
 
     def step():
@@ -36,11 +37,12 @@ def shenjing_step_fn(x, target):
     return step
 
 
-def torch_step_fn(x, target):
+def torch_step_fn(x, target, device="cpu"):
     torch.manual_seed(0)
-    layer = torch.nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, DROPOUT, batch_first=True)
+    layer = torch.nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, DROPOUT,
+                                             batch_first=True).to(device)
     opt = torch.optim.Adam(layer.parameters(), lr=LR)
-    xt, tt = torch.from_numpy(x), torch.from_numpy(target)
+    xt, tt = torch.from_numpy(x).to(device), torch.from_numpy(target).to(device)
 
     def step():
         opt.zero_grad()
@@ -51,15 +53,16 @@ def torch_step_fn(x, target):
     return step
 
 
-def main():
+def main(device="cpu"):
     x, target = make_data()
     threads = sj.get_num_threads()
     torch.set_num_threads(threads)
-    steps = {"shenjing": shenjing_step_fn(x, target), "pytorch": torch_step_fn(x, target)}
-    series = compare(steps, n_steps=10, rounds=5, warmup=3, retries=1)
-    return report(f"Transformer encoder layer training step: d_model {D_MODEL}, {HEADS} heads, "
-                  f"ff {FF}, dropout {DROPOUT}, T={LENGTH}, batch {BATCH}, Adam, {threads} "
-                  "thread(s) (goal ≤ 1.5x)", series)
+    steps = {"shenjing": shenjing_step_fn(x, target, device),
+             "pytorch": torch_step_fn(x, target, device)}
+    return run_pair(f"Transformer encoder layer training step: d_model {D_MODEL}, {HEADS} "
+                    f"heads, ff {FF}, dropout {DROPOUT}, T={LENGTH}, batch {BATCH}, Adam, "
+                    f"{threads} thread(s) (goal ≤ 1.5x)", steps, device,
+                    n_steps=10, rounds=5, warmup=3, retries=1)
 
 
 if __name__ == "__main__":

@@ -49,11 +49,17 @@ class Series:
         return statistics.median(b.ms_per_step for b in self.blocks)
 
 
-def time_block(step, n_steps: int) -> Block:
-    """Run ``step`` n times; return ms/step and the foreign CPU load meanwhile."""
+def time_block(step, n_steps: int, sync=None) -> Block:
+    """Run ``step`` n times; return ms/step and the foreign CPU load meanwhile.  ``sync``
+    (a GPU's synchronize) runs before the clock starts and before it is read, so queued
+    kernels are counted in the block that queued them."""
+    if sync is not None:
+        sync()
     busy0, own0, t0 = _machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
     for _ in range(n_steps):
         step()
+    if sync is not None:
+        sync()
     wall = time.perf_counter() - t0
     busy1, own1 = _machine_busy_seconds(), _own_cpu_seconds()
     foreign = 0.0
@@ -63,9 +69,11 @@ def time_block(step, n_steps: int) -> Block:
     return Block(1000 * wall / n_steps, foreign)
 
 
-def compare(steps: dict, n_steps=50, rounds=7, warmup=10, max_foreign=0.10, retries=3):
+def compare(steps: dict, n_steps=50, rounds=7, warmup=10, max_foreign=0.10, retries=3,
+            syncs=None):
     """Time each named step function in interleaved rounds (the order rotates each round);
-    returns {name: Series}."""
+    returns {name: Series}.  ``syncs``: {name: synchronize function} on a GPU."""
+    syncs = syncs or {}
     for step in steps.values():
         for _ in range(warmup):
             step()
@@ -78,7 +86,7 @@ def compare(steps: dict, n_steps=50, rounds=7, warmup=10, max_foreign=0.10, retr
             step = steps[name]
             best = None
             for _attempt in range(retries + 1):
-                block = time_block(step, n_steps)
+                block = time_block(step, n_steps, syncs.get(name))
                 if best is None or block.foreign_load < best.foreign_load:
                     best = block
                 if block.foreign_load <= max_foreign:
@@ -116,3 +124,79 @@ def classifier_step(model, opt, cross_entropy, x, y):
         opt.step()
 
     return step
+
+
+# ---------------------------------------------------------------- devices (make bench DEVICE=cuda)
+
+def require_device(device: str) -> None:
+    """Exit with a clear message (status 2) when ``device`` is a GPU that this machine, or
+    CuPy / PyTorch here, cannot use: both frameworks must run on the same GPU."""
+    if device == "cpu":
+        return
+    import torch  # noqa: PLC0415
+
+    import shenjing as sj  # noqa: PLC0415
+
+    missing = [what for what, ok in (("CuPy with a CUDA GPU (for shenjing)",
+                                      sj.cuda.is_available()),
+                                     ("a CUDA build of PyTorch", torch.cuda.is_available()))
+               if not ok]
+    if missing:
+        raise SystemExit(f"benchmarks --device {device}: needs {' and '.join(missing)}; "
+                         "none found on this machine. Run `make bench` for the CPU.")
+
+
+def syncs_for(device: str) -> dict:
+    """{side: synchronize} for ``compare``: empty on the CPU."""
+    if device == "cpu":
+        return {}
+    import torch  # noqa: PLC0415
+
+    import shenjing as sj  # noqa: PLC0415
+
+    return {"shenjing": sj.cuda.synchronize, "pytorch": torch.cuda.synchronize}
+
+
+def gpu_peak_memory(steps: dict, n_steps=3) -> dict:
+    """{side: peak GPU MiB over ``n_steps`` more steps}: CuPy's pool for shenjing, PyTorch's
+    caching allocator for PyTorch (two allocators: each peak is its own side's)."""
+    import torch  # noqa: PLC0415
+
+    import shenjing as sj  # noqa: PLC0415
+
+    frameworks = {"shenjing": (sj.cuda.reset_peak_memory_stats, sj.cuda.max_memory_allocated,
+                               sj.cuda.synchronize),
+                  "pytorch": (torch.cuda.reset_peak_memory_stats,
+                              torch.cuda.max_memory_allocated, torch.cuda.synchronize)}
+    out = {}
+    for name, step in steps.items():
+        if name not in frameworks:
+            continue
+        reset, peak, sync = frameworks[name]
+        sync()
+        reset()
+        for _ in range(n_steps):
+            step()
+        sync()
+        out[name] = round(peak() / 2**20, 1)
+    return out
+
+
+def report_gpu_memory(result: dict, mem: dict, baseline="pytorch") -> dict:
+    """Print the peak GPU memory of each side (and the ratio) and add it to ``result``."""
+    print(f"  {'peak GPU memory':<22}{'MiB':>10}{'ratio':>9}")
+    for side, mib in mem.items():
+        ratio = mib / max(mem.get(baseline, mib), 1e-9)
+        print(f"  {side:<22}{mib:>10.1f}{ratio:>9.2f}")
+        result.setdefault(side, {})["peak_gpu_mib"] = mib
+    return result
+
+
+def run_pair(title, steps, device, **timing):
+    """Time the sides (synchronized on a GPU), print the table, and on a GPU the peak
+    memory of each side; returns the results as a dict."""
+    series = compare(steps, syncs=syncs_for(device), **timing)
+    result = report(f"{title} [{device}]", series)
+    if device != "cpu":
+        report_gpu_memory(result, gpu_peak_memory(steps))
+    return result

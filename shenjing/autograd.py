@@ -12,6 +12,10 @@ from __future__ import annotations
 import functools
 import threading
 
+import numpy as np  # the host array type only (a fast same-device test), no compute
+
+from .backend import device_of
+
 _state = threading.local()
 
 
@@ -90,7 +94,12 @@ class Function:
         needs = tuple(t.requires_grad for t in inputs)
         record = any(needs) and is_grad_enabled()
         fn.needs_grad = needs
-        out = fn.forward(*[t.data for t in inputs], **options)
+        arrays = [t.data for t in inputs]
+        if len(arrays) > 1:
+            first = type(arrays[0])
+            if first is not _HOST_ARRAY or any(type(a) is not first for a in arrays):
+                _check_one_device(cls.__name__, arrays)
+        out = fn.forward(*arrays, **options)
         if not record:
             return Tensor._wrap(out)
         fn.parents = inputs
@@ -100,6 +109,20 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+_HOST_ARRAY = np.ndarray
+
+
+def _check_one_device(op: str, arrays) -> None:
+    """Raise when the inputs of one op live on different devices (called only when their
+    array types differ, or are not plain NumPy arrays)."""
+    devices = [device_of(a) for a in arrays]
+    for i, d in enumerate(devices):
+        if d != devices[0]:
+            raise RuntimeError(
+                f"{op} got inputs on different devices: input 0 is on {devices[0]}, input {i} "
+                f"is on {d}. Move them to one device first, e.g. x.to('{devices[0]}').")
 
 
 def _topological_order(root):
@@ -156,7 +179,9 @@ def backward(root, grad, retain_graph: bool = False) -> None:
                 g = g if out is None else out
         fn = t.grad_fn
         if fn is None or t._retains_grad:
-            owned = g.base is None and g.flags.writeable and id(g) not in handed
+            # (CuPy arrays have no ``writeable`` flag: device arrays are always writeable)
+            writeable = getattr(g.flags, "writeable", True)
+            owned = g.base is None and writeable and id(g) not in handed
             t._accumulate_grad(g, owned)
             handed.add(id(g))
         if fn is None:

@@ -12,7 +12,10 @@ import numbers
 import numpy as np
 
 from . import autograd, dtypes
-from .backend import array_module, device_of, to_numpy
+from .backend import array_module, device_of, is_device_array, to_device, to_numpy
+from .device import Device
+from .device import device as _checked_device
+from .device import parse as _parse_device
 
 
 class Tensor:
@@ -28,8 +31,10 @@ class Tensor:
                  "name", "__weakref__")
     __array_priority__ = 1000  # numpy_array + tensor -> Tensor.__radd__
 
-    def __init__(self, data, dtype=None, requires_grad: bool = False):
+    def __init__(self, data, dtype=None, requires_grad: bool = False, device=None):
         self.data = _to_array(data, dtype)
+        if device is not None:
+            self.data = to_device(self.data, _checked_device(device))
         self.grad = None
         self.grad_fn = None
         self._requires_grad = False
@@ -91,7 +96,8 @@ class Tensor:
         return self.data.size
 
     @property
-    def device(self) -> str:
+    def device(self) -> Device:
+        """Where the data lives: ``cpu`` (NumPy) or ``cuda:N`` (CuPy); equals its string."""
         return device_of(self.data)
 
     @property
@@ -116,8 +122,35 @@ class Tensor:
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shares memory on the CPU; no graph)."""
+        """The data as a NumPy array (shares memory on the CPU, a host copy from a GPU;
+        no graph)."""
         return to_numpy(self.data)
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """This tensor on ``device`` and/or as ``dtype`` (``x.to("cuda")``, ``x.to(sj.float64)``,
+        ``x.to("cuda:1", "float16")``): self when nothing changes, else a differentiable
+        copy whose gradient flows back to this tensor's device."""
+        if device is not None and not _names_device(device):
+            if dtype is not None:
+                raise ValueError(f"Tensor.to: {device!r} is not a device name "
+                                 "('cpu', 'cuda', 'cuda:N').")
+            device, dtype = None, device
+        out = self
+        if device is not None:
+            d = _checked_device(device)
+            if d != self.device:
+                out = _Transfer.apply(out, device=d)
+        if dtype is not None and dtypes.resolve(dtype) != out.dtype:
+            out = ops.cast(out, dtype)
+        return out
+
+    def cpu(self) -> "Tensor":
+        """``self.to("cpu")``."""
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> "Tensor":
+        """``self.to("cuda")`` (or GPU ``device``: an int or "cuda:N")."""
+        return self.to("cuda" if device is None else _parse_device(device))
 
     def __array__(self, dtype=None, copy=None):
         a = self.numpy()
@@ -256,6 +289,8 @@ class Tensor:
             extras.append(f"dtype={self.dtype}")
         elif self.data.dtype.kind == "i" and self.data.dtype != dtypes.int64:
             extras.append(f"dtype={self.dtype}")
+        if is_device_array(self.data):
+            extras.append(f"device='{self.device}'")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name}>")
         elif self._requires_grad:
@@ -298,7 +333,11 @@ class Tensor:
                 "in-place assignment to a tensor that requires grad would corrupt its "
                 "gradient; do it under sj.no_grad() or build a new tensor (sj.where)."
             )
-        self.data[index] = value.data if isinstance(value, Tensor) else value
+        if isinstance(value, Tensor):
+            value = value.data
+        elif not isinstance(value, (numbers.Number, np.generic)):
+            value = array_module(self.data).asarray(value)  # a host array onto our device
+        self.data[index] = value
 
     # ------------------------------------------------------------------ methods
     def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
@@ -373,8 +412,8 @@ def _to_array(data, dtype=None):
     if isinstance(data, Tensor):
         arr = data.data
         return arr if dtype is None or arr.dtype == dtype else arr.astype(dtype)
-    if type(data).__module__.startswith("cupy"):
-        return data if dtype is None else data.astype(dtype, copy=False)
+    if is_device_array(data):
+        return data.copy() if dtype is None else data.astype(dtype)
     if isinstance(data, np.ndarray):
         return data.copy() if dtype is None else data.astype(dtype)  # like torch.tensor: a copy
     if isinstance(data, np.generic):
@@ -390,6 +429,26 @@ def _to_array(data, dtype=None):
     if arr.dtype == object:
         raise TypeError(f"cannot make a tensor from {type(data).__name__} data of mixed types.")
     return arr
+
+
+def _names_device(spec) -> bool:
+    if isinstance(spec, Device):
+        return True
+    try:
+        return isinstance(spec, str) and _parse_device(spec) is not None
+    except ValueError:
+        return False
+
+
+class _Transfer(autograd.Function):
+    """Copy to another device; the gradient is copied back to the source device."""
+
+    def forward(self, x, device):
+        self.saved = device_of(x)
+        return to_device(x, device)
+
+    def backward(self, grad):
+        return to_device(grad, self.saved)
 
 
 from . import ops  # noqa: E402  (ops import Tensor; imported last to close the cycle)

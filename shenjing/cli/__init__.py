@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", help="RECIPE, data set name (digits, iris, mnist1d, ...) or a "
                                    ".npz with x and y (default: the run's own test split)")
     ev.add_argument("--batch-size", type=_positive(int))
+    ev.add_argument("--device", default="cpu", help="where to evaluate: cpu (default) or "
+                                                    "cuda[:N] (needs shenjing[gpu])")
     pr = sub.add_parser("predict", help="outputs of a saved model for an input file")
     pr.add_argument("model")
     pr.add_argument("input", help=".npy, .npz (array x) or .csv file of samples")
@@ -120,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
     ex.add_argument("--input-shape", type=_shape,
                     help="one sample's shape, e.g. 1,8,8 (default: from the run's run.json)")
+    envp = sub.add_parser("env", help="CPU flags, BLAS kernels and threads in use, and the "
+                                      "OpenBLAS core-type decision")
+    envp.add_argument("--verbose", action="store_true", help="also a readable summary on stderr")
     return parser
 
 
@@ -144,14 +149,11 @@ def _train(args, parser) -> int:
 
 
 def _check_device(device):
+    """Fail early, with the install hint, when ``--device`` names a GPU we cannot use."""
     if device != "cpu":
         import shenjing as sj  # noqa: PLC0415
 
-        device_fn = getattr(sj, "device", None)
-        if device_fn is None:
-            raise ValueError(f"--device {device}: this build of shenjing trains on the CPU only "
-                             "(the CuPy GPU backend is not part of it yet); use --device cpu.")
-        device_fn(device)
+        sj.device(device)
 
 
 def _recipes() -> int:
@@ -179,6 +181,10 @@ def main(argv=None) -> int:
         return 2
     if args.command == "recipes":
         return _recipes()
+    if args.command == "env":
+        from .env import env  # noqa: PLC0415
+
+        return env(args)
     from . import commands  # noqa: PLC0415
 
     if args.command == "demo":
@@ -186,7 +192,7 @@ def main(argv=None) -> int:
 
         args.recipe = recipes.DEFAULT
     run = {"train": lambda: _train(args, parser), "demo": lambda: _train(args, parser),
-           "evaluate": lambda: commands.evaluate(args),
+           "evaluate": lambda: _check_device(args.device) or commands.evaluate(args),
            "predict": lambda: commands.predict(args),
            "summary": lambda: commands.summary(args),
            "export": lambda: commands.export(args)}[args.command]

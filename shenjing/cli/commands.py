@@ -54,7 +54,8 @@ def train(args, recipe) -> int:
                          verbose=args.verbose, options=options,
                          callbacks=_extra_callbacks(args), resume=args.resume,
                          run_info=getattr(args, "run_info", None),
-                         distributed=getattr(args, "distributed", False))
+                         distributed=getattr(args, "distributed", False),
+                         device=getattr(args, "device", None))
     if getattr(args, "distributed", False) and _rank() != 0:
         return 0  # rank 0 reports
     acc = result["test_accuracy"]
@@ -114,7 +115,8 @@ def evaluate(args) -> int:
 
     model = sj.load_model(args.model)
     (x, y), source = _test_split(args.data, args.model)
-    logs = model.evaluate(x, y, batch_size=args.batch_size or 256, return_dict=True)
+    logs = model.evaluate(x, y, batch_size=args.batch_size or 256, return_dict=True,
+                          device=getattr(args, "device", None))
     result = {"model": args.model, "data": source, "samples": int(len(x)),
               **{k: float(v) for k, v in logs.items()}}
     _say(", ".join(f"{k}: {v:.4f}" for k, v in logs.items()) + f" on {len(x)} samples")

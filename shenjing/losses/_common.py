@@ -1,7 +1,7 @@
 """Helpers shared by both faces of the losses: operand conversion, shape and label checks."""
 from __future__ import annotations
 
-from .. import dtypes, ops
+from .. import amp, dtypes, ops
 from ..backend import array_module
 from ..tensor import Tensor
 
@@ -9,6 +9,7 @@ from ..tensor import Tensor
 def prediction(x) -> Tensor:
     """The prediction as a float Tensor (integer data gets the default float dtype)."""
     x = x if isinstance(x, Tensor) else Tensor(x)
+    (x,) = amp.upcast_inputs(x)  # losses run in float32 under autocast, as torch
     return x if x.data.dtype.kind == "f" else ops.cast(x, dtypes.get_default_dtype())
 
 

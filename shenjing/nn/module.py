@@ -26,7 +26,10 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import dtypes, regularizers
-from ..backend import array_module, to_numpy
+from ..backend import array_module, device_of, to_device, to_numpy
+from ..device import Device
+from ..device import device as _checked_device
+from ..device import parse as _parse_device
 from ..tensor import Parameter, Tensor
 from . import init
 
@@ -287,13 +290,16 @@ class Module:
         """
         dt = _float_dtype(dtype or self.dtype, f"{type(self).__name__}.add_weight")
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        values = init.get(initializer)(shape, dt)
-        values = np.asarray(values.data if isinstance(values, Tensor) else values, dtype=dt)
+        values = init.get(initializer)(shape, dt)  # drawn on the host (shenjing.random)
+        values = to_numpy(values.data if isinstance(values, Tensor) else values).astype(
+            dt, copy=False)
         if values.shape != shape:
             raise ValueError(f"initializer {initializer!r} returned shape {values.shape} for a "
                              f"weight of shape {shape}.")
         live = bool(trainable) and self._trainable
-        p = Parameter(values, requires_grad=live)
+        device = self.__dict__.get("_device")
+        p = Parameter(values if device is None else to_device(values, device),
+                      requires_grad=live)
         p.trainable, p.name = live, name
         if not trainable:
             self._frozen.append(p)
@@ -317,13 +323,22 @@ class Module:
         """
         return regularizers.total(self.losses)
 
-    def to(self, dtype):
-        """Cast parameters and float buffers to ``dtype`` in place (same objects); self."""
-        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda"):
-            if dtype == "cpu":
-                return self
-            raise NotImplementedError("Module.to() casts dtypes; moving a module to another "
-                                      "device is not supported yet.")
+    def to(self, device=None, dtype=None):
+        """Move parameters and buffers to ``device`` and/or cast the float ones to ``dtype``,
+        in place (the same Parameter objects, so optimizers keep them); returns self.
+
+        ``model.to("cuda")``, ``model.to(sj.float64)``, ``model.to("cuda:1", "float16")``.
+        Weights a lazy layer builds later are made on the module's device.
+        """
+        if device is not None and not _names_device(device):
+            if dtype is not None:
+                raise ValueError(f"Module.to: {device!r} is not a device name "
+                                 "('cpu', 'cuda', 'cuda:N').")
+            device, dtype = None, device
+        if device is not None:
+            self._move_to(_checked_device(device))
+        if dtype is None:
+            return self
         dt = _float_dtype(dtype, "Module.to")
         for m in self.modules():
             m.__dict__["dtype"] = dt
@@ -333,6 +348,30 @@ class Module:
                 if t.grad is not None:
                     t.grad = Tensor._wrap(t.grad.data.astype(dt))
         return self
+
+    def _move_to(self, device: Device) -> None:
+        """Put every parameter, buffer and gradient of this module tree on ``device``."""
+        for m in self.modules():
+            m.__dict__["_device"] = device
+        for _, t, _ in self._walk():
+            if device_of(t.data) != device:
+                t.data = to_device(t.data, device)
+                if t.grad is not None:
+                    t.grad = Tensor._wrap(to_device(t.grad.data, device))
+
+    @property
+    def device(self):
+        """The device of the first parameter or buffer (else where ``to()`` put the module;
+        else the CPU)."""
+        for _, t, _ in self._walk():
+            return t.device
+        return self.__dict__.get("_device") or _parse_device("cpu")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else _parse_device(device))
 
     def float(self):
         return self.to(dtypes.float32)
@@ -388,6 +427,9 @@ class Module:
         self.__dict__["_build_input_shape"] = input_shape  # saved, to rebuild on load
         self.build(input_shape)
         self.built = True
+        device = self.__dict__.get("_device")
+        if device is not None:  # weights and buffers made in build() go to our device
+            self._move_to(device)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement forward().")
@@ -452,6 +494,16 @@ class Module:
 
 
 _CLASSES[f"{__name__}.Module"] = Module
+
+
+def _names_device(spec) -> bool:
+    if isinstance(spec, Device):
+        return True
+    try:
+        return isinstance(spec, (str, int)) and not isinstance(spec, bool) and \
+            _parse_device(spec) is not None
+    except ValueError:
+        return False
 
 
 def _as_buffer(value, name):

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..autograd import Function
-from ..backend import array_module
+from ..backend import array_module, erf
 from ._util import lift
-
-
-def _erf(x):
-    """erf via SciPy when present (it ships with scikit-learn), else exact but slow math.erf.
-    Imported on first use so ``import shenjing`` does not pay for SciPy."""
-    global _erf
-    try:
-        from scipy.special import erf  # noqa: PLC0415
-    except ImportError:  # pragma: no cover
-        erf = np.vectorize(math.erf, otypes=[np.float64])
-    _erf = erf
-    return erf(x)
-
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -113,7 +98,7 @@ class GELU(Function):
             t = xp.tanh(c * (x + 0.044715 * x ** 3))
             self.saved = (x, t, approximate)
             return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
-        cdf = 0.5 * (1 + xp.asarray(_erf(x / math.sqrt(2)), dtype=x.dtype))
+        cdf = 0.5 * (1 + xp.asarray(erf(xp)(x / math.sqrt(2)), dtype=x.dtype))
         self.saved = (x, cdf, approximate)
         return x * cdf
 

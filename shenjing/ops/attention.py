@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .. import random
+from .. import amp, random
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor
@@ -193,7 +193,7 @@ def add_bias(a, b):
 
 
 def _float_inputs(tensors, op):
-    tensors = [lift(t) for t in tensors]
+    tensors = list(amp.cast_inputs(*(lift(t) for t in tensors)))
     dt = tensors[0].dtype
     for name, t in zip("qkv", tensors):
         if t.dtype.kind != "f":

@@ -28,6 +28,7 @@ import functools
 import numbers
 import operator
 
+from .. import amp
 from ..autograd import Function
 from ..backend import array_module
 from ._im2col import Geometry, col2im, from_grid, im2col, map_chunks, to_grid
@@ -202,6 +203,11 @@ class ConvTranspose2d(Function):
 
 # ---------------------------------------------------------------- argument checks
 
+def _operands(x, w, b):
+    """x, w, b as Tensors; under ``amp.autocast`` cast to float16."""
+    return amp.cast_inputs(lift(x), lift(w), None if b is None else lift(b))
+
+
 def _pair(name, arg, value, minimum):
     """An int or a pair of ints, each ≥ ``minimum``, as a pair."""
     vals = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
@@ -295,8 +301,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> sj.conv2d(x, w, padding=1).shape
     (8, 16, 32, 32)
     """
-    x, weight = lift(x), lift(weight)
-    bias = None if bias is None else lift(bias)
+    x, weight, bias = _operands(x, weight, bias)
     _check_inputs("conv2d", x, weight, bias, groups, ("N", "C", "H", "W"))
     return _conv("conv2d", x, weight, bias, stride, padding, dilation, groups, x.shape)
 
@@ -324,8 +329,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     >>> sj.conv_transpose2d(x, sj.randn(16, 3, 4, 4), stride=2, padding=1).shape
     (1, 3, 16, 16)
     """
-    x, weight = lift(x), lift(weight)
-    bias = None if bias is None else lift(bias)
+    x, weight, bias = _operands(x, weight, bias)
     _check_inputs("conv_transpose2d", x, weight, bias, groups, ("N", "C", "H", "W"),
                   transposed=True)
     return _conv_transpose("conv_transpose2d", x, weight, bias, stride, padding,
@@ -376,8 +380,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (4, 8, 50)
     """
     name = "conv1d"
-    x, weight = lift(x), lift(weight)
-    bias = None if bias is None else lift(bias)
+    x, weight, bias = _operands(x, weight, bias)
     _check_inputs(name, x, weight, bias, groups, ("N", "C", "L"))
     padding = _one(name, "padding", padding)
     y = _conv(name, _as_2d(x), _as_2d(weight), bias, (1, _one(name, "stride", stride)),
@@ -394,8 +397,7 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     (1, 2, 21)
     """
     name = "conv_transpose1d"
-    x, weight = lift(x), lift(weight)
-    bias = None if bias is None else lift(bias)
+    x, weight, bias = _operands(x, weight, bias)
     _check_inputs(name, x, weight, bias, groups, ("N", "C", "L"), transposed=True)
     y = _conv_transpose(name, _as_2d(x), _as_2d(weight), bias,
                         (1, _one(name, "stride", stride)), (0, _one(name, "padding", padding)),

@@ -165,7 +165,8 @@ class Maximum(Function):
 
     def backward(self, g):
         a, b = self.saved
-        share = (a > b) + 0.5 * (a == b)
+        share = (a > b).astype(g.dtype)  # in g's dtype: bool + 0.5·bool is float64
+        share += (a == b) * g.dtype.type(0.5)
         da = unbroadcast(g * share, a.shape) if self.needs_grad[0] else None
         db = unbroadcast(g * (1 - share), b.shape) if self.needs_grad[1] else None
         return da, db
@@ -180,7 +181,8 @@ class Minimum(Function):
 
     def backward(self, g):
         a, b = self.saved
-        share = (a < b) + 0.5 * (a == b)
+        share = (a < b).astype(g.dtype)  # in g's dtype: bool + 0.5·bool is float64
+        share += (a == b) * g.dtype.type(0.5)
         da = unbroadcast(g * share, a.shape) if self.needs_grad[0] else None
         db = unbroadcast(g * (1 - share), b.shape) if self.needs_grad[1] else None
         return da, db

@@ -1,6 +1,7 @@
 """Matrix products."""
 from __future__ import annotations
 
+from .. import amp
 from ..autograd import Function
 from ._util import lift_pair, unbroadcast
 
@@ -57,8 +58,9 @@ class Affine(Function):
 
 
 def matmul(a, b):
-    """Matrix product with NumPy's ``@`` rules (batched, broadcast batch axes)."""
-    a, b = lift_pair(a, b)
+    """Matrix product with NumPy's ``@`` rules (batched, broadcast batch axes).
+    Under ``amp.autocast`` the operands are cast to float16."""
+    a, b = amp.cast_inputs(*lift_pair(a, b))
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension, "
                          f"got shapes {a.shape} and {b.shape}; use mul for scalars.")
@@ -71,7 +73,9 @@ def matmul(a, b):
 
 
 def affine(x, w, b=None):
-    """x @ w + b with w of shape (in, out): the dense layer's product as one graph node."""
+    """x @ w + b with w of shape (in, out): the dense layer's product as one graph node.
+    Under ``amp.autocast`` x, w and b are cast to float16."""
+    x, w, b = amp.cast_inputs(x, w, b)
     if x.shape[-1] != w.shape[0]:
         raise ValueError(f"affine: inputs with {x.shape[-1]} features do not match a "
                          f"weight of shape {w.shape}.")

@@ -1,7 +1,7 @@
 """Softmax, log-softmax, the fused softmax cross-entropy and dropout."""
 from __future__ import annotations
 
-from .. import random
+from .. import amp, random
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor
@@ -71,12 +71,14 @@ class SoftmaxCrossEntropy(Function):
 
 def softmax(x, axis=-1):
     """Normalised exponentials along ``axis`` (sums to 1)."""
-    return Softmax.apply(lift(x), axis=axis)
+    (x,) = amp.upcast_inputs(lift(x))  # float32 under autocast, as torch
+    return Softmax.apply(x, axis=axis)
 
 
 def log_softmax(x, axis=-1):
     """log(softmax(x)) computed stably."""
-    return LogSoftmax.apply(lift(x), axis=axis)
+    (x,) = amp.upcast_inputs(lift(x))
+    return LogSoftmax.apply(x, axis=axis)
 
 
 def softmax_cross_entropy(logits, labels, weight=None, ignore_index=-100):
@@ -84,7 +86,7 @@ def softmax_cross_entropy(logits, labels, weight=None, ignore_index=-100):
 
     Returns shape (N,); reduce it with ``mean``/``sum``.  Labels must lie in [0, C).
     """
-    logits = lift(logits)
+    (logits,) = amp.upcast_inputs(lift(logits))
     y = labels.data if isinstance(labels, Tensor) else labels
     xp = array_module(logits.data)
     y = xp.asarray(y)
@@ -115,7 +117,9 @@ def dropout_mask(shape, p, dtype, xp, generator=None):
     The scale stays exactly 1/(1-p)."""
     rng = random.generator() if generator is None else generator
     keep = rng.integers(0, 65536, size=shape, dtype="uint16") >= round(p * 65536)
-    return xp.asarray(keep, dtype=dtype) * xp.dtype(dtype).type(1 / (1 - p))
+    mask = xp.asarray(keep, dtype=dtype)  # a new array: scaled in place, no second one
+    mask *= xp.dtype(dtype).type(1 / (1 - p))
+    return mask
 
 
 def dropout(x, p=0.5, training=True, generator=None):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from .. import amp
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor
@@ -172,7 +173,7 @@ class Normalize(Function):
 
 
 def _float_input(x, op):
-    x = lift(x)
+    (x,) = amp.upcast_inputs(lift(x))  # float32 under autocast, as torch
     if x.dtype.kind != "f":
         raise TypeError(f"{op} expects floating-point input, got dtype {x.dtype}.")
     return x

@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function
-from ..backend import array_module
+from ..backend import array_module, device_of, scatter_add, to_device
 from ..tensor import Tensor
 from ._util import lift, normalize_axis, unbroadcast
 
@@ -53,7 +53,7 @@ class Concatenate(Function):
 
     def backward(self, g):
         axis, cuts = self.saved
-        return tuple(array_module(g).split(g, cuts, axis=axis))
+        return tuple(array_module(g).split(g, cuts.tolist(), axis=axis))
 
 
 class Pad(Function):
@@ -92,7 +92,7 @@ class GetItem(Function):
         if basic:
             dx[index] = g
         else:  # advanced indexing may repeat positions: accumulate
-            xp.add.at(dx, index, g)
+            scatter_add(dx, index, g)
         return dx
 
 
@@ -293,11 +293,20 @@ def _raw_index(index):
     return index
 
 
+def _index_on(index, device):
+    if isinstance(index, tuple):
+        return tuple(_index_on(i, device) for i in index)
+    is_array = hasattr(index, "shape") and not isinstance(index, np.generic)
+    return to_device(index, device) if is_array else index
+
+
 def getitem(x, index):
     """``x[index]`` with ints, slices, None, Ellipsis, integer and boolean arrays."""
     x = lift(x)
     index = _raw_index(index)
     basic = _is_basic(index)
+    if not basic:  # integer / boolean index arrays live where x does (CuPy needs that)
+        index = _index_on(index, device_of(x.data))
     if basic and not x.requires_grad:
         return Tensor._wrap(x.data[index])
     try:

@@ -17,6 +17,8 @@ class Adagrad(Optimizer):
     >>> opt = sj.optim.Adagrad(model.parameters(), lr=0.01)
     """
 
+    elementwise = True  # update() may run once over flat buffers (foreach)
+
     def __init__(self, params=None, lr=_LR, lr_decay=0.0, weight_decay=0.0,
                  initial_accumulator_value=0.0, eps=1e-10, **options):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,

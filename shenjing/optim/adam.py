@@ -24,6 +24,7 @@ class Adam(Optimizer):
     >>> opt = sj.optim.Adam(learning_rate=1e-3, beta_1=0.9, epsilon=1e-7)   # bound by compile
     """
 
+    elementwise = True  # update() may run once over flat buffers (foreach)
     decoupled = False  # AdamW: w ← w·(1 - lr·weight_decay) instead of the L2 gradient term
 
     def __init__(self, params=None, lr=_LR, betas=_BETAS,

@@ -18,6 +18,7 @@ from collections import defaultdict
 from ..autograd import enable_grad
 from ..backend import array_module
 from ..tensor import Tensor
+from . import _foreach
 from . import schedules as _schedules
 
 _NONNEGATIVE = ("lr", "eps", "weight_decay", "momentum", "alpha", "lr_decay",
@@ -70,14 +71,17 @@ class Optimizer:
     the updates done (saved by ``state_dict``).  Keras-style gradient clipping, applied in
     ``step()`` before the update (the tensors' ``.grad`` are left as they are):
     ``clipnorm`` (each gradient to that L2 norm), ``global_clipnorm`` (all gradients
-    together) and ``clipvalue`` (each element to [-v, v]).
+    together) and ``clipvalue`` (each element to [-v, v]).  ``foreach`` (PyTorch's keyword):
+    None fuses the update of small same-dtype parameters into one over flat buffers (all of
+    them on the GPU; their ``.data`` become views of one buffer), True fuses every
+    parameter, False keeps one update per parameter; the numbers are the same.
 
     >>> opt = sj.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     >>> opt.zero_grad(); loss.backward(); opt.step()
     """
 
     def __init__(self, params=None, defaults=None, *, learning_rate=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, **unexpected):
+                 clipvalue=None, global_clipnorm=None, foreach=None, **unexpected):
         name = type(self).__name__
         defaults = dict(defaults or {})
         if unexpected:
@@ -99,6 +103,9 @@ class Optimizer:
                              f"`global_clipnorm` (all gradients together), got "
                              f"clipnorm={clipnorm}, global_clipnorm={global_clipnorm}.")
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        if foreach not in (None, True, False):
+            raise ValueError(f"{name}: `foreach` must be None, True or False, got {foreach!r}.")
+        self.foreach, self._foreach_plans = foreach, {}
         self._check(self.defaults)
         self.state = defaultdict(dict)
         self.param_groups = []
@@ -106,6 +113,8 @@ class Optimizer:
             self.bind(params)
 
     # ------------------------------------------------------------------ subclass API
+    elementwise = False  # True: update() is elementwise, so it may run on flat buffers
+
     def update(self, w, g, state, group):  # pragma: no cover - abstract
         """Update the array ``w`` in place from its gradient ``g`` (never modify ``g``)."""
         raise NotImplementedError(f"{type(self).__name__} must implement update(w, g, state, "
@@ -172,12 +181,13 @@ class Optimizer:
                 or self.global_clipnorm is not None)
         scale = self._global_scale() if self.global_clipnorm is not None else 1.0
         state, update = self.state, self.update
-        for group in self.param_groups:
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None or not p.requires_grad:
-                    continue
-                g = self._clip(grad.data, scale) if clip else grad.data
+        fuse = self.elementwise and self.foreach is not False
+        for index, group in enumerate(self.param_groups):
+            active = [p for p in group["params"] if p.grad is not None and p.requires_grad]
+            if fuse:
+                active = _foreach.step_group(self, index, group, active, clip, scale)
+            for p in active:
+                g = self._clip(p.grad.data, scale) if clip else p.grad.data
                 update(p.data, g, state[p], group)
         self.iterations += 1
         return loss
@@ -257,7 +267,7 @@ class Optimizer:
     def get_config(self):
         """The constructor arguments: ``type(opt)(**opt.get_config())`` rebuilds it unbound."""
         options = {"clipnorm": self.clipnorm, "clipvalue": self.clipvalue,
-                   "global_clipnorm": self.global_clipnorm}
+                   "global_clipnorm": self.global_clipnorm, "foreach": self.foreach}
         config = {**self.defaults, **{k: v for k, v in options.items() if v is not None}}
         if self.lr_schedule is not None:
             config["lr"] = _schedules.serialize(self.lr_schedule)

@@ -20,6 +20,8 @@ class RMSprop(Optimizer):
     >>> opt = sj.optim.RMSprop(model.parameters(), lr=1e-3, centered=True)
     """
 
+    elementwise = True  # update() may run once over flat buffers (foreach)
+
     def __init__(self, params=None, lr=_LR, alpha=0.99, eps=1e-8, weight_decay=0.0,
                  momentum=0.0, centered=False, **options):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,

@@ -20,6 +20,8 @@ class SGD(Optimizer):
     >>> opt = sj.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     """
 
+    elementwise = True  # update() may run once over flat buffers (foreach)
+
     def __init__(self, params=None, lr=_LR, momentum=0.0, dampening=0.0,
                  weight_decay=0.0, nesterov=False, maximize=False, **options):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,

@@ -75,7 +75,8 @@ def _check_positive(value, what, kind=int):
 
 
 def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbose=1,
-        options=None, callbacks=None, resume=None, run_info=None, distributed=False) -> dict:
+        options=None, callbacks=None, resume=None, run_info=None, distributed=False,
+        device=None) -> dict:
     """Train recipe ``name`` (a registered name or a ``Recipe``) and save the model; returns
     the JSON-ready summary ``{"recipe", "epochs", "seed", "seconds", "test_accuracy",
     "test_loss", "model", "history", ...}`` (plus the recipe's own report, if it makes one).
@@ -89,6 +90,7 @@ def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbos
     ``model.save``/``ModelCheckpoint``; training continues from its epoch with its weights
     and optimizer state.  ``run_info``: more fields for run.json.  ``distributed``: train
     data-parallel over the MPI ranks (``mpirun -n N``); only rank 0 writes files.
+    ``device``: where to train and evaluate (``"cpu"``, ``"cuda"``; default: the CPU).
     """
     recipe = name if isinstance(name, Recipe) else get(name)
     _check_positive(epochs, "epochs")
@@ -111,9 +113,9 @@ def run(name, epochs=None, seed=None, batch_size=None, lr=None, out=None, verbos
     history = model.fit(x_train, y_train, epochs=epochs, verbose=verbose,
                         batch_size=batch_size if y_train is not None else None,  # None: a loader
                         callbacks=[*(own[0] if own else ()), *(callbacks or ())],
-                        initial_epoch=initial_epoch, distributed=distributed,
+                        initial_epoch=initial_epoch, distributed=distributed, device=device,
                         **recipe.fit_options)
-    test = model.evaluate(x_test, y_test, batch_size=256, return_dict=True)
+    test = model.evaluate(x_test, y_test, batch_size=256, return_dict=True, device=device)
     seconds = time.perf_counter() - start
     result = {"recipe": recipe.name, "epochs": epochs, "seed": seed,
               "seconds": round(seconds, 3), "test_accuracy": test.get("accuracy"),

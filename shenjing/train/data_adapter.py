@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes
+from ..backend import to_device
 from ..backend import to_numpy as _host
 from ..random import generator
 from ..tensor import Tensor
@@ -207,6 +208,40 @@ def validation_batches(validation_data, batch_size):
                             if isinstance(validation_data, (tuple, list)) else "") + ".")
     xv, yv = validation_data
     return make_batches(xv, yv, batch_size, "fit (validation_data)")
+
+
+class DeviceBatches:
+    """The (x, y) batches of ``source`` copied to ``device``: one host->device copy per
+    array (nothing when they are there already); every other attribute is the source's."""
+
+    def __init__(self, source, device):
+        self.source, self.device = source, device
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def __len__(self):
+        return len(self.source)
+
+    def first_x(self):
+        x = self.source.first_x()
+        return None if x is None else _to(x, self.device)
+
+    def __iter__(self):
+        device = self.device
+        for x, y in self.source:
+            yield _to(x, device), (None if y is None else _to(y, device))
+
+
+def _to(a, device):
+    if isinstance(a, (tuple, list)):
+        return type(a)(_to(v, device) for v in a)
+    return to_device(a, device)
+
+
+def on_device(batches, device):
+    """``batches`` as they are on the CPU, else wrapped to arrive on ``device``."""
+    return batches if device is None or device.type == "cpu" else DeviceBatches(batches, device)
 
 
 def to_numpy(out):

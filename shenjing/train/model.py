@@ -23,11 +23,13 @@ import sys
 
 import numpy as np
 
+from .. import amp, nn, random
 from .. import losses as losses_module
 from .. import metrics as metrics_module
-from .. import nn, random
 from .. import optim as optim_module
 from ..autograd import no_grad
+from ..backend import to_device
+from ..device import device as sj_device
 from ..tensor import Tensor
 from . import data_adapter
 from .callbacks import CallbackList
@@ -75,9 +77,11 @@ class Model(nn.Module, SavingMixin):
         self._callback_list = None  # the running fit's callbacks (save() reads their state)
         self._callback_states = None  # their states at the end of the last fit, or loaded
         self._resume_states = None  # loaded by load_model: for the next fit that resumes
+        self.mixed_precision = amp.MixedPrecision(False)  # compile(mixed_precision=...)
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                mixed_precision=False):
         """Choose the optimizer, loss and metrics for ``fit``/``evaluate``.
 
         ``optimizer``: a name (``"adam"``, ``"sgd"``, ...) or an ``sj.optim`` optimizer; an
@@ -85,7 +89,10 @@ class Model(nn.Module, SavingMixin):
         layers have been built).  ``loss``: a name, a ``sj.losses.Loss`` or a function
         ``fn(y_true, y_pred)``.  ``metrics``: names (``"accuracy"``, ``"mae"``, ...) or
         ``sj.metrics.Metric`` objects.  ``loss_weights``: a number scaling the loss.
+        ``mixed_precision``: True or "float16" trains with float16 matmuls/convolutions,
+        float32 master weights and dynamic loss scaling (``sj.amp``; logs ``loss_scale``).
         """
+        mp = amp.MixedPrecision(mixed_precision)  # validates before anything changes
         opt = optim_module.get(optimizer)
         # bind it ourselves unless the user bound it (recompiling with the same one: still ours)
         self._bind_optimizer = not opt.param_groups or (opt is self.optimizer and
@@ -97,7 +104,9 @@ class Model(nn.Module, SavingMixin):
                             f"{type(loss_weights).__name__}.")
         self.loss_weight = 1.0 if loss_weights is None else float(loss_weights)
         self.compiled_metrics = resolve_metrics(metrics, self.loss)
-        self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights}
+        self._compile_args = {"loss": loss, "metrics": metrics, "loss_weights": loss_weights,
+                              "mixed_precision": mixed_precision}
+        self.mixed_precision = mp
         self.compiled = True
         return self
 
@@ -177,8 +186,10 @@ class Model(nn.Module, SavingMixin):
 
     def _train_batch(self, x, y, epoch, batch):
         """Forward, loss, backward, update; returns (loss value, predictions)."""
-        y_pred = self(Tensor._wrap(x))
-        loss = self._compute_loss(y, y_pred)
+        mp = self.mixed_precision
+        with mp.autocast():
+            y_pred = self(Tensor._wrap(x))
+            loss = self._compute_loss(y, y_pred)
         value = loss.item()
         if not math.isfinite(value):
             on_nan = getattr(self, "_on_nonfinite_loss", None)  # set by TerminateOnNaN
@@ -187,14 +198,14 @@ class Model(nn.Module, SavingMixin):
             return value, y_pred  # training stops gracefully; this batch's update is skipped
         opt = self.optimizer
         opt.zero_grad()
-        loss.backward()
-        opt.step()
+        mp.backward(loss)
+        mp.step(opt)
         return value, y_pred
 
     # ------------------------------------------------------------------ fit
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            steps_per_epoch=None, validation_batch_size=None, distributed=False):
+            steps_per_epoch=None, validation_batch_size=None, distributed=False, device=None):
         """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``.
 
         ``x``/``y``: NumPy arrays (float64 becomes float32), Tensors or nested lists; or ``x``
@@ -208,6 +219,8 @@ class Model(nn.Module, SavingMixin):
         ``sj.callbacks.TerminateOnNaN`` callback, stops gracefully before applying that step.
         ``distributed``: train data-parallel over the MPI ranks (``mpirun -n N python ...``;
         ``batch_size`` is the global batch; see ``sj.distributed.fit``).
+        ``device``: "cpu", "cuda" or "cuda:N" — the model (and the optimizer's state) moves
+        there and stays; each batch is copied there once.  Default: where the model is.
 
         Randomness: each epoch draws (shuffling, dropout masks, a seedless loader's order)
         from ``sj.random.derive(seed, e)``, where ``e`` counts the epochs this model has
@@ -231,14 +244,16 @@ class Model(nn.Module, SavingMixin):
                 steps_per_epoch=steps_per_epoch, validation_batch_size=validation_batch_size)
         self._require_compiled("fit")
         data_adapter.check_epochs(epochs, initial_epoch)
+        device = self._use_device(device)
         if validation_split and validation_data is None:
             (x, y), validation_data = data_adapter.split_validation(x, y, validation_split)
-        train = data_adapter.make_batches(x, y, batch_size, "fit", shuffle=shuffle,
-                                          steps=steps_per_epoch)
+        train = data_adapter.on_device(data_adapter.make_batches(
+            x, y, batch_size, "fit", shuffle=shuffle, steps=steps_per_epoch), device)
         val = None
         if validation_data is not None:
-            val = data_adapter.validation_batches(
-                validation_data, validation_batch_size or getattr(train, "batch_size", None))
+            val = data_adapter.on_device(data_adapter.validation_batches(
+                validation_data, validation_batch_size or getattr(train, "batch_size", None)),
+                device)
         cbs, history, progress = self._callbacks(callbacks, verbose, epochs, train)
         seed = self._run_seed()
         first = train.first_x() if hasattr(train, "first_x") else None
@@ -287,6 +302,8 @@ class Model(nn.Module, SavingMixin):
                                  "one-shot iterator is used up after one epoch: pass a "
                                  "DataLoader, or steps_per_epoch with a repeating source.")
             logs = self._logs()
+            if self.mixed_precision.scaler.is_enabled():
+                logs["loss_scale"] = self.mixed_precision.loss_scale
             if val is not None:
                 val_logs = self._test_loop(val, cbs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -350,14 +367,15 @@ class Model(nn.Module, SavingMixin):
         return logs
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose=0, steps=None, callbacks=None,
-                 return_dict=False):
-        """Loss and metrics on ``(x, y)`` (eval mode, no graph).
+                 return_dict=False, device=None):
+        """Loss and metrics on ``(x, y)`` (eval mode, no graph), on ``device`` (as ``fit``).
 
         Returns the loss as a float when there are no metrics, else ``[loss, metric, ...]``
         in ``metrics_names`` order, or a dict with ``return_dict=True``.
         """
         self._require_compiled("evaluate")
-        data = data_adapter.make_batches(x, y, batch_size, "evaluate", steps=steps)
+        data = data_adapter.on_device(data_adapter.make_batches(
+            x, y, batch_size, "evaluate", steps=steps), self._use_device(device))
         cbs = CallbackList(callbacks or (), model=self, params={"steps": data.steps})
         was_training = self.training
         try:
@@ -371,11 +389,12 @@ class Model(nn.Module, SavingMixin):
         values = [logs[n] for n in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose=0, steps=None):
-        """Outputs for ``x`` as a NumPy array (batched, eval mode, no graph).  ``x`` may be a
-        loader; its batches' first field is used."""
-        data = data_adapter.make_batches(x, None, batch_size, "predict", steps=steps,
-                                         need_y=False)
+    def predict(self, x, batch_size=None, verbose=0, steps=None, device=None):
+        """Outputs for ``x`` as a NumPy array on the host (batched, eval mode, no graph),
+        computed on ``device`` (as ``fit``).  ``x`` may be a loader; its batches' first field
+        is used."""
+        data = data_adapter.on_device(data_adapter.make_batches(
+            x, None, batch_size, "predict", steps=steps, need_y=False), self._use_device(device))
         outs = []
         was_training = self.training
         self.eval()
@@ -391,10 +410,26 @@ class Model(nn.Module, SavingMixin):
             return tuple(np.concatenate(parts) for parts in zip(*outs))
         return np.concatenate(outs)
 
+    def _use_device(self, device):
+        """Move the model and its optimizer's state to ``device`` (None: stay where the model
+        is); returns the Device the batches must go to."""
+        if device is None:
+            return self.device
+        device = sj_device(device)
+        self.to(device)
+        opt = getattr(self, "optimizer", None)
+        for state in getattr(opt, "state", {}).values():
+            for key, value in state.items():
+                if hasattr(value, "shape") and not isinstance(value, Tensor):
+                    state[key] = to_device(value, device)
+        return device
+
     def train_on_batch(self, x, y, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) on that batch."""
         self._require_compiled("train_on_batch")
         x, y = data_adapter.as_array(x, "x"), data_adapter.as_array(y, "y")
+        if self.device.type != "cpu":
+            x, y = to_device(x, self.device), to_device(y, self.device)
         self._ensure_bound_after_build(x)
         self._reset_metrics()
         self.train()
@@ -405,7 +440,8 @@ class Model(nn.Module, SavingMixin):
     def test_on_batch(self, x, y, return_dict=False):
         """Loss (and metrics) on one batch, without updating the weights."""
         self._require_compiled("test_on_batch")
-        data = data_adapter.make_batches(x, y, len(x), "test_on_batch")
+        data = data_adapter.on_device(data_adapter.make_batches(x, y, len(x), "test_on_batch"),
+                                      self.device)
         was_training = self.training
         try:
             self._test_loop(data)

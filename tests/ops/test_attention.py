@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close, check_fd, check_op, randn
+from helpers import assert_close, check_fd, check_op, on_device, randn
 
 import shenjing as sj
 from shenjing.ops.attention import Attention, multi_head_attention, scaled_dot_product_attention
+
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
 
 DTYPES = ["float32", "float64"]
 
@@ -166,7 +168,7 @@ def test_multi_head_layouts_match_torch(layout, dtype):
     shapes = {"packed": [(2, 5, 3 * h * d)], "q_kv": [(2, 5, h * d), (2, 5, 2 * h * d)],
               "q_k_v": [(2, 5, h * d), (2, 5, h * d), (2, 5, h * dv)]}[layout]
     arrays = [randn(*s, dtype=dtype, seed=i) for i, s in enumerate(shapes)]
-    bias = np.where(MASK, 0, -np.inf).astype(dtype)
+    bias = on_device(np.where(MASK, 0, -np.inf).astype(dtype))
     check_op(lambda *ts: multi_head_attention(ts, h, bias=bias),
              lambda *ts: _torch_heads(h, *ts), *arrays)
 

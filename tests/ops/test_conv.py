@@ -18,6 +18,8 @@ from shenjing.ops import conv as conv_module
 from shenjing.ops._im2col import Geometry
 from shenjing.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
+
 DTYPES = ["float32", "float64"]
 
 # (x shape, weight shape, keyword arguments)

@@ -9,6 +9,8 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import shenjing as sj
 
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
+
 DTYPES = ["float32", "float64"]
 BINARY = {
     "add": (sj.add, torch.add),

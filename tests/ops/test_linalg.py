@@ -5,6 +5,8 @@ from helpers import check_fd, check_op, randn
 
 import shenjing as sj
 
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
+
 DTYPES = ["float32", "float64"]
 SHAPES = {
     "vec_vec": ((4,), (4,)),
@@ -32,7 +34,10 @@ def test_matmul_fd(name):
     check_fd(lambda x, y: x @ y, randn(*a), randn(*b, seed=1))
 
 
-def test_matmul_operator_and_numpy_left():
+def test_matmul_operator_and_numpy_left(op_device):
+    if op_device != "cpu":
+        pytest.skip("a NumPy operand is host data: with a device tensor that is an error "
+                    "(tests/test_device.py)")
     x, w = randn(2, 3), randn(3, 4, seed=1)
     check_op(lambda t: t @ w, lambda t: t @ torch.tensor(w), x)
     check_op(lambda t: x @ t, lambda t: torch.tensor(x) @ t, w)

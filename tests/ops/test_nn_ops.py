@@ -8,6 +8,8 @@ from helpers import check_fd, check_op, randn
 import shenjing as sj
 from shenjing.ops.nn import dropout_mask
 
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
+
 DTYPES = ["float32", "float64"]
 
 

@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_close, check_fd, check_op, randn
+from helpers import assert_close, check_fd, check_op, host, on_device, randn
 
 import shenjing as sj
 from shenjing.ops.norm import batch_norm, group_norm, instance_norm, layer_norm
+
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
 
 DTYPES = ["float32", "float64"]
 SHAPES = [(6, 3), (4, 3, 5), (3, 3, 4, 5)]
@@ -44,7 +46,7 @@ def wb_kwargs(affine, params):
 def test_batch_norm(shape, dtype, training, affine):
     c = shape[1]
     rm, rv = stats(c, dtype)
-    sj_stats, t_stats = (rm.copy(), rv.copy()), (torch.tensor(rm), torch.tensor(rv))
+    sj_stats, t_stats = (on_device(rm), on_device(rv)), (torch.tensor(rm), torch.tensor(rv))
 
     def sj_fn(x, *p):
         return batch_norm(x, *sj_stats, **wb_kwargs(affine, p), training=training,
@@ -59,7 +61,7 @@ def test_batch_norm(shape, dtype, training, affine):
         assert ours.dtype == np.dtype(dtype)
         assert_close(ours, theirs.numpy(), what="running statistic")
     if not training:  # evaluation leaves the running statistics alone
-        np.testing.assert_array_equal(sj_stats[0], rm)
+        np.testing.assert_array_equal(host(sj_stats[0]), rm)
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.5])
@@ -88,7 +90,7 @@ def test_running_stats_match_batchnorm2d(momentum):
 @pytest.mark.parametrize("shape", [(1, 3), (1, 3, 4, 4)])
 def test_batch_norm_eval_batch_of_one(shape):
     rm, rv = stats(3, "float32")
-    check_op(lambda x, w, b: batch_norm(x, rm, rv, w, b),
+    check_op(lambda x, w, b: batch_norm(x, on_device(rm), on_device(rv), w, b),
              lambda x, w, b: F.batch_norm(x, torch.tensor(rm), torch.tensor(rv), w, b),
              data(*shape), *affine_args("both", 3, "float32"))
 
@@ -190,7 +192,7 @@ def test_group_norm(shape, groups, dtype, affine):
 def test_instance_norm(dtype, mode):
     c = 3
     rm, rv = stats(c, dtype)
-    ours = (rm.copy(), rv.copy()) if mode != "plain" else (None, None)
+    ours = (on_device(rm), on_device(rv)) if mode != "plain" else (None, None)
     theirs = (torch.tensor(rm), torch.tensor(rv)) if mode != "plain" else (None, None)
     use = mode != "running"
     check_op(lambda x, w, b: instance_norm(x, *ours, w, b, use_input_stats=use, momentum=0.2),

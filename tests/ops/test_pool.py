@@ -19,6 +19,8 @@ from shenjing.ops.pool import (
     upsample_nearest2d,
 )
 
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
+
 DTYPES = ["float32", "float64"]
 
 POOL2D = {  # (x shape, kernel_size, stride, padding)

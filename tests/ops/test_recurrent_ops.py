@@ -8,6 +8,8 @@ import torch
 import shenjing as sj
 from shenjing.explain import gradcheck
 
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
+
 B, T, D, H = 3, 7, 4, 5
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 TORCH = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}

@@ -9,6 +9,8 @@ from helpers import check_fd, check_op, randn
 
 import shenjing as sj
 
+pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
+
 DTYPES = ["float32", "float64"]
 
 
