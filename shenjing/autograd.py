@@ -16,12 +16,17 @@ import numpy as np  # the host array type only (a fast same-device test), no com
 
 from .backend import device_of
 
-_state = threading.local()
+class _GradMode(threading.local):
+    enabled = True  # the class default: a thread that never set it reads True without a miss
+
+
+_state = _GradMode()
+_wrap = None  # Tensor._wrap, bound by tensor.py (tensor imports autograd)
 
 
 def is_grad_enabled() -> bool:
     """True unless inside ``no_grad()`` (per thread)."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def set_grad_enabled(mode: bool) -> None:
@@ -88,23 +93,28 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         """Run the op on Tensors ``inputs``; record it in the graph if a gradient is needed."""
-        from .tensor import Tensor  # noqa: PLC0415  (tensor imports autograd)
-
+        # This runs once per op: kept lean (two inputs, the common case, unrolled).
         fn = cls()
-        needs = tuple(t.requires_grad for t in inputs)
-        record = any(needs) and is_grad_enabled()
-        fn.needs_grad = needs
-        arrays = [t.data for t in inputs]
-        if len(arrays) > 1:
-            first = type(arrays[0])
-            if first is not _HOST_ARRAY or any(type(a) is not first for a in arrays):
-                _check_one_device(cls.__name__, arrays)
-        out = fn.forward(*arrays, **options)
-        if not record:
-            return Tensor._wrap(out)
+        if len(inputs) == 2:
+            a, b = inputs
+            fn.needs_grad = needs = (a._requires_grad, b._requires_grad)
+            x, y = a.data, b.data
+            if type(x) is not _HOST_ARRAY or type(y) is not _HOST_ARRAY:
+                _check_one_device(cls.__name__, (x, y))
+            out = fn.forward(x, y, **options)
+        else:
+            fn.needs_grad = needs = tuple([t._requires_grad for t in inputs])
+            arrays = [t.data for t in inputs]
+            if len(arrays) > 1:
+                first = type(arrays[0])
+                if first is not _HOST_ARRAY or any(type(a) is not first for a in arrays):
+                    _check_one_device(cls.__name__, arrays)
+            out = fn.forward(*arrays, **options)
+        if True not in needs or not _state.enabled:
+            return _wrap(out)
         fn.parents = inputs
         fn.freed = False
-        return Tensor._wrap(out, fn)
+        return _wrap(out, fn)
 
     @property
     def name(self) -> str:

@@ -381,6 +381,9 @@ class Tensor:
     def matmul(self, o): return ops.matmul(self, o)
 
 
+autograd._wrap = Tensor._wrap  # op results are made by Function.apply
+
+
 class Parameter(Tensor):
     """A trainable tensor: a leaf with ``requires_grad=True`` that Modules register.
 
