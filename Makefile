@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test bench lint docs clean system-deps
+.PHONY: demo test test-gpu bench lint docs clean system-deps
 
 # make bench DEVICE=cuda: the same workloads on the GPU
 DEVICE ?= cpu
@@ -26,6 +26,13 @@ test: $(BIN)/python system-deps
 	$(BIN)/ruff check shenjing tests benchmarks examples
 	@OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# On a machine with an NVIDIA GPU: every device-parametrized test on the real GPU (CuPy),
+# plus the check that each array function the package calls exists in CuPy.
+test-gpu: $(BIN)/python
+	$(PIP) -e ".[dev,gpu]"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m gpu tests
+	$(BIN)/python -m pytest -q tests/test_cupy_api.py
 
 # shenjing vs PyTorch in the same run; prints ms/step and the ratio.
 bench: $(BIN)/python
