@@ -16,6 +16,7 @@ import numpy as np  # the host array type only (a fast same-device test), no com
 
 from .backend import device_of
 
+
 class _GradMode(threading.local):
     enabled = True  # the class default: a thread that never set it reads True without a miss
 

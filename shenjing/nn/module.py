@@ -21,27 +21,25 @@ from __future__ import annotations
 import itertools
 import re
 import weakref
-from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import dtypes, regularizers
-from ..backend import array_module, device_of, to_device, to_numpy
-from ..device import Device
-from ..device import device as _checked_device
-from ..device import parse as _parse_device
+from .. import regularizers
+from ..backend import array_module, to_device, to_numpy
 from ..tensor import Parameter, Tensor
 from . import init
+from ._module_device import ModuleDevice, float_dtype
+from ._module_display import ModuleDisplay
+from ._module_state import LoadResult, ModuleState  # noqa: F401  (LoadResult: re-exported)
 
 _name_counts: dict[str, int] = {}
 _hook_ids = itertools.count()
 
 _BOOKKEEPING = frozenset({"_buffer_names", "_frozen", "_forward_hooks", "_regularized",
-                          "_init_args", "_build_input_shape"})
+                          "_init_args", "_build_input_shape", "_constants"})
 # every Module subclass by "module.qualname" (the latest definition wins): what loading a
 # saved model may instantiate — sj.io never imports or evaluates anything named in a file
 _CLASSES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
 
 
 def unique_name(base: str) -> str:
@@ -62,13 +60,6 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _float_dtype(dtype, who):
-    dt = dtypes.resolve(dtype) or dtypes.get_default_dtype()
-    if not dtypes.is_floating(dt):
-        raise TypeError(f"{who} needs a floating-point dtype, got {dt}.")
-    return dt
-
-
 def _shape_of(x):
     if isinstance(x, (list, tuple)):
         return [_shape_of(v) for v in x]
@@ -83,8 +74,12 @@ class _HookHandle:
         self._hooks.pop(self._key, None)
 
 
-class Module:
-    """Base class for layers and models: registration, modes, state, names, building."""
+class Module(ModuleDevice, ModuleState, ModuleDisplay):
+    """Base class for layers and models: registration, modes, state, names, building.
+
+    Moving between devices and dtypes (``to``, ``cpu``, ``cuda``, ``float``, ``double``,
+    ``device``) comes from ``ModuleDevice``; ``state_dict`` / ``load_state_dict`` from
+    ``ModuleState``; ``repr``, ``summary`` and ``plot`` from ``ModuleDisplay``."""
 
     activity_regularizer = None  # layers that take ``activity_regularizer=`` set their own
 
@@ -108,7 +103,7 @@ class Module:
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"a layer name must be a non-empty string, got {name!r}.")
         self.name = name or unique_name(_snake(type(self).__name__))
-        self.dtype = _float_dtype(dtype, type(self).__name__)
+        self.dtype = float_dtype(dtype, type(self).__name__)
         self.training = True
         self._trainable = bool(trainable)
         self.built = type(self).build is Module.build  # nothing to build: built from the start
@@ -288,7 +283,7 @@ class Module:
         Assign the result to an attribute to register it: ``self.kernel = self.add_weight(...)``.
         ``regularizer`` (``sj.regularizers``) adds its penalty of the weight to ``losses``.
         """
-        dt = _float_dtype(dtype or self.dtype, f"{type(self).__name__}.add_weight")
+        dt = float_dtype(dtype or self.dtype, f"{type(self).__name__}.add_weight")
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
         values = init.get(initializer)(shape, dt)  # drawn on the host (shenjing.random)
         values = to_numpy(values.data if isinstance(values, Tensor) else values).astype(
@@ -322,102 +317,6 @@ class Module:
         >>> loss = criterion(model(x), y) + (model.regularization_loss() or 0.0)
         """
         return regularizers.total(self.losses)
-
-    def to(self, device=None, dtype=None):
-        """Move parameters and buffers to ``device`` and/or cast the float ones to ``dtype``,
-        in place (the same Parameter objects, so optimizers keep them); returns self.
-
-        ``model.to("cuda")``, ``model.to(sj.float64)``, ``model.to("cuda:1", "float16")``.
-        Weights a lazy layer builds later are made on the module's device.
-        """
-        if device is not None and not _names_device(device):
-            if dtype is not None:
-                raise ValueError(f"Module.to: {device!r} is not a device name "
-                                 "('cpu', 'cuda', 'cuda:N').")
-            device, dtype = None, device
-        if device is not None:
-            self._move_to(_checked_device(device))
-        if dtype is None:
-            return self
-        dt = _float_dtype(dtype, "Module.to")
-        for m in self.modules():
-            m.__dict__["dtype"] = dt
-        for _, t, _ in self._walk():
-            if dtypes.is_floating(t.data.dtype) and t.data.dtype != dt:
-                t.data = t.data.astype(dt)
-                if t.grad is not None:
-                    t.grad = Tensor._wrap(t.grad.data.astype(dt))
-        return self
-
-    def _move_to(self, device: Device) -> None:
-        """Put every parameter, buffer and gradient of this module tree on ``device``."""
-        for m in self.modules():
-            m.__dict__["_device"] = device
-        for _, t, _ in self._walk():
-            if device_of(t.data) != device:
-                t.data = to_device(t.data, device)
-                if t.grad is not None:
-                    t.grad = Tensor._wrap(to_device(t.grad.data, device))
-
-    @property
-    def device(self):
-        """The device of the first parameter or buffer (else where ``to()`` put the module;
-        else the CPU)."""
-        for _, t, _ in self._walk():
-            return t.device
-        return self.__dict__.get("_device") or _parse_device("cpu")
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, device=None):
-        return self.to("cuda" if device is None else _parse_device(device))
-
-    def float(self):
-        return self.to(dtypes.float32)
-
-    def double(self):
-        return self.to(dtypes.float64)
-
-    # ------------------------------------------------------------------ state
-    def state_dict(self):
-        """OrderedDict of dotted name → NumPy copy, parameters and buffers."""
-        return OrderedDict((name, to_numpy(t.data).copy()) for name, t, _ in self._walk())
-
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values into the existing parameters/buffers (in place, dtype kept).
-
-        Shapes must match; with ``strict`` the key sets must match too.  Nothing is changed
-        when an error is raised.  Returns ``(missing_keys, unexpected_keys)``.
-        """
-        own = OrderedDict((name, t) for name, t, _ in self._walk())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        if strict and missing:
-            errors.append("missing keys: " + ", ".join(missing))
-        if strict and unexpected:
-            errors.append("unexpected keys: " + ", ".join(unexpected))
-        values = {}
-        for k, t in own.items():
-            if k in state_dict:
-                v = state_dict[k]
-                v = to_numpy(v.data) if isinstance(v, Tensor) else np.asarray(v)
-                if tuple(v.shape) != tuple(t.shape):
-                    errors.append(f"shape mismatch for {k!r}: the state has shape "
-                                  f"{tuple(v.shape)}, the model has {tuple(t.shape)}")
-                values[k] = v
-        if errors:
-            hint = ""
-            if unexpected and any(not m.built for m in self.modules()):
-                hint = ("\n(Some layers are not built yet, so their weights do not exist: call "
-                        "the model once on a batch or give the first layer input_shape.)")
-            raise ValueError(f"cannot load state_dict into {type(self).__name__} "
-                             f"'{self.name}':\n  " + "\n  ".join(errors) + hint)
-        for k, v in values.items():
-            t = own[k]
-            t.data[...] = array_module(t.data).asarray(v, dtype=t.data.dtype)
-        return LoadResult(missing, unexpected)
 
     # ------------------------------------------------------------------ calling
     def build(self, input_shape):
@@ -465,45 +364,8 @@ class Module:
     def from_config(cls, config):
         return cls(**config)
 
-    def extra_repr(self) -> str:
-        return ""
-
-    def _repr_children(self):
-        return self.named_children()
-
-    def __repr__(self):
-        head, extra = type(self).__name__, self.extra_repr()
-        children = [f"  ({n}): " + repr(m).replace("\n", "\n  ")
-                    for n, m in self._repr_children()]
-        if not children:
-            return f"{head}({extra})"
-        lines = [f"  {extra}"] if extra else []
-        return head + "(\n" + "\n".join(lines + children) + "\n)"
-
-    def summary(self, input_shape=None, print_fn=print):
-        """Print a table of layers, output shapes and parameter counts (``nn.summary``)."""
-        from .summary import summary  # noqa: PLC0415  (summary imports this module)
-
-        return summary(self, input_shape=input_shape, print_fn=print_fn)
-
-    def plot(self, path=None, input_shape=None):
-        """Draw the layer architecture (``sj.explain.plot_model``): DOT, or SVG/PNG by suffix."""
-        from ..explain import plot_model  # noqa: PLC0415  (explain sits above nn)
-
-        return plot_model(self, path=path, input_shape=input_shape)
-
 
 _CLASSES[f"{__name__}.Module"] = Module
-
-
-def _names_device(spec) -> bool:
-    if isinstance(spec, Device):
-        return True
-    try:
-        return isinstance(spec, (str, int)) and not isinstance(spec, bool) and \
-            _parse_device(spec) is not None
-    except ValueError:
-        return False
 
 
 def _as_buffer(value, name):

@@ -9,9 +9,10 @@ import numbers
 import numpy as np
 
 from .. import ops
-from ..backend import array_module
+from ..backend import device_of
 from ..tensor import Tensor
 from . import init
+from ._constant_cache import device_constant
 from .module import Module
 
 
@@ -47,7 +48,8 @@ def _window(layer, x, start_index, limit, features):
 
 class SinusoidalPositionalEncoding(Module):
     """Adds the fixed sinusoidal encoding (Vaswani et al. 2017) to (batch, time, d_model)
-    inputs: y[b, t] = x[b, t] + PE[start_index + t].  No weights; the table is not saved.
+    inputs: y[b, t] = x[b, t] + PE[start_index + t].  No weights; the table is not saved (it
+    is copied to the inputs' device and dtype once, then reused).
 
     >>> pe = sj.nn.SinusoidalPositionalEncoding(max_len=100, d_model=16)
     >>> pe(sj.zeros(2, 10, 16)).shape
@@ -63,9 +65,10 @@ class SinusoidalPositionalEncoding(Module):
 
     def forward(self, x, start_index=0):
         window = _window(self, x, start_index, self.max_len, self.d_model)
-        pe = self._table[window]
-        dtype = x.dtype if x.dtype.kind == "f" else pe.dtype
-        return x + Tensor._wrap(array_module(x.data).asarray(pe, dtype=dtype))
+        dtype = x.dtype if x.dtype.kind == "f" else self._table.dtype
+        table = device_constant(self, ("table", dtype), device_of(x.data),
+                                lambda: self._table.astype(dtype, copy=False))
+        return x + Tensor._wrap(table[window])
 
     def get_config(self):
         return {**super().get_config(), "max_len": self.max_len, "d_model": self.d_model}

@@ -11,8 +11,9 @@ import numbers
 import numpy as np
 
 from .. import ops
-from ..backend import array_module
+from ..backend import device_of
 from ..tensor import Tensor
+from ._constant_cache import device_constant
 from .conv import check_rank, ntuple
 from .module import Module
 
@@ -87,8 +88,8 @@ class Cropping2D(Module):
         return f"cropping={self.cropping}"
 
 
-def _bilinear_matrix(xp, n, scale, dtype):
-    """(n·scale, n) interpolation matrix, half-pixel centres (align_corners=False):
+def _bilinear_matrix(n, scale, dtype):
+    """(n·scale, n) host interpolation matrix, half-pixel centres (align_corners=False):
     output o samples the input at (o + ½)/scale - ½, clamped to the edges."""
     src = np.maximum((np.arange(n * scale) + 0.5) / scale - 0.5, 0.0)
     i0 = np.minimum(np.floor(src).astype(int), n - 1)
@@ -98,7 +99,7 @@ def _bilinear_matrix(xp, n, scale, dtype):
     rows = np.arange(n * scale)
     np.add.at(m, (rows, i0), 1 - frac)
     np.add.at(m, (rows, i1), frac)
-    return Tensor._wrap(xp.asarray(m, dtype=dtype))
+    return m.astype(dtype)
 
 
 class UpSampling2D(Module):
@@ -123,10 +124,16 @@ class UpSampling2D(Module):
             return ops.upsample(x, self.size)
         if x.dtype.kind != "f":
             x = ops.cast(x, self.dtype)
-        xp = array_module(x.data)
-        ah = _bilinear_matrix(xp, x.shape[2], self.size[0], x.dtype)
-        aw = _bilinear_matrix(xp, x.shape[3], self.size[1], x.dtype)
+        ah = self._interpolation(x, x.shape[2], self.size[0])
+        aw = self._interpolation(x, x.shape[3], self.size[1])
         return ops.matmul(ops.matmul(ah, x), ops.transpose(aw))
+
+    def _interpolation(self, x, n, scale):
+        """The bilinear matrix for an axis of ``n`` pixels on x's device and dtype (made and
+        copied once per size, device and dtype)."""
+        m = device_constant(self, ("bilinear", n, scale, x.dtype), device_of(x.data),
+                            lambda: _bilinear_matrix(n, scale, x.dtype))
+        return Tensor._wrap(m)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "interpolation": self.interpolation}
