@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..backend import array_module
+from ..backend import device_of
 from ..tensor import Tensor
+from ._constant_cache import device_constant
 from .conv import check_rank, ntuple, pad_spatial, same_pads
 from .module import Module
 
@@ -68,16 +69,21 @@ class _AveragePooling(_Pooling):
             return fn(x, self.pool_size, self.strides, tuple(b for b, _ in pads),
                       count_include_pad=False)
         y = fn(pad_spatial(x, pads), self.pool_size, self.strides)
-        # y divided by the full window; rescale each output by window size / real values
+        key = ("avg_scale", *x.shape[2:], str(y.dtype))
+        scale = device_constant(self, key, device_of(y.data),
+                                lambda: self._edge_scale(x.shape[2:], y.shape[2:], pads, y.dtype))
+        return y * Tensor._wrap(scale)
+
+    def _edge_scale(self, in_sizes, out_sizes, pads, dtype):
+        """Window size / real (unpadded) values per output, on the host: y was divided by
+        the full window, so edge outputs of an asymmetrically padded input are rescaled."""
         counts = [[min(o * s - b + k, n) - max(o * s - b, 0) for o in range(m)]
-                  for n, k, s, (b, _), m in zip(x.shape[2:], self.pool_size, self.strides,
-                                                pads, y.shape[2:])]
-        size = float(np.prod(self.pool_size))
-        scale = np.asarray(size, dtype=np.float64)
+                  for n, k, s, (b, _), m in zip(in_sizes, self.pool_size, self.strides,
+                                                pads, out_sizes)]
+        scale = np.asarray(float(np.prod(self.pool_size)), dtype=np.float64)
         for c in counts:
             scale = scale[..., None] / np.asarray(c, dtype=np.float64)
-        xp = array_module(y.data)
-        return y * Tensor._wrap(xp.asarray(scale, dtype=y.dtype))
+        return scale.astype(dtype)
 
 
 class MaxPooling2D(_MaxPooling):

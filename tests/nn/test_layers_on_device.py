@@ -54,6 +54,8 @@ LAYERS = {
     "conv2d": (lambda: nn.Conv2D(4, 3, padding="same", activation="relu"), IMAGES),
     "conv1d": (lambda: nn.Conv1D(4, 3, strides=2), randn(2, 9, 3)),
     "max_pool": (lambda: nn.Sequential(nn.MaxPooling2D(2), nn.AveragePooling2D(2)), IMAGES),
+    "avg_pool_same": (lambda: nn.AveragePooling2D(3, strides=2, padding="same"),  # asymmetric
+                      randn(2, 3, 8, 7)),
     "global_pool": (lambda: nn.GlobalAveragePooling2D(), IMAGES),
     "batch_norm": (lambda: nn.BatchNormalization(axis=1), IMAGES),
     "layer_norm": (lambda: nn.LayerNormalization(), SEQ),
