@@ -66,3 +66,68 @@ def test_compile_rejects_unsupported_mixed_precision(value, match):
     with pytest.raises(ValueError, match=match):
         model.compile("adam", "sparse_categorical_crossentropy", mixed_precision=value)
     assert not model.compiled
+
+
+# ---------------------------------------------------------------- saving and resuming
+def scaled_mlp():
+    """The digits MLP with float16 and a loss scale that moves: growth every 7 clean steps
+    (and backoffs on overflow), so the scale and the growth tracker both matter on resume."""
+    sj.manual_seed(0)
+    model = mlp()
+    model.compile(sj.optim.Adam(lr=3e-3), sj.losses.SparseCategoricalCrossentropy(
+        from_logits=True), mixed_precision="float16")
+    model.mixed_precision = sj.amp.MixedPrecision("float16", growth_interval=7)
+    return model
+
+
+def test_mixed_precision_resume_from_a_file_is_bit_identical(digits, tmp_path):
+    (x, y), _ = digits
+    x, y = x[:1280], y[:1280]  # 20 full batches: the epoch's last step does not overflow
+    fit_args = dict(batch_size=64, verbose=0)
+    full = scaled_mlp()
+    whole = full.fit(x, y, epochs=4, **fit_args).history["loss_scale"]
+    half = scaled_mlp()
+    first = half.fit(x, y, epochs=2, **fit_args).history["loss_scale"]
+    saved = half.mixed_precision.scaler.state_dict()
+    assert saved["_growth_tracker"] > 0 and saved["scale"] != 2.0 ** 16  # both must travel
+    half.save(tmp_path / "mp.safetensors")
+    sj.manual_seed(123)
+    again = sj.load_model(tmp_path / "mp.safetensors")
+    assert again.mixed_precision.policy == "float16" and again.epoch == 2
+    assert again.mixed_precision.scaler.state_dict() == saved
+    second = again.fit(x, y, epochs=4, initial_epoch=again.epoch, **fit_args).history
+    assert first + second["loss_scale"] == whole and len(set(whole)) > 1
+    for k, v in full.state_dict().items():
+        assert np.array_equal(v, again.state_dict()[k]), k
+
+
+def test_mixed_precision_without_optimizer_state_keeps_the_policy(digits, tmp_path):
+    (x, y), _ = digits
+    model = scaled_mlp()
+    model.fit(x[:128], y[:128], batch_size=64, verbose=0)
+    model.save(tmp_path / "m.safetensors", include_optimizer=False)
+    loaded = sj.load_model(tmp_path / "m.safetensors")
+    assert loaded.mixed_precision.policy == "float16"
+    assert loaded.mixed_precision.loss_scale == 2.0 ** 16  # a fresh scaler
+
+
+def test_a_file_saved_before_mixed_precision_still_loads(tmp_path):
+    """Files written before ``compile`` had ``mixed_precision`` lack the key: float32."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    from shenjing.io.serialization import read_file
+
+    model = mlp()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(np.ones((8, 64), np.float32), np.zeros(8, np.int64), verbose=0)
+    path = tmp_path / "old.safetensors"
+    model.save(path)
+    tensors, metadata = read_file(path)
+    doc = json.loads(metadata["shenjing"])
+    del doc["compile"]["mixed_precision"]
+    save_file(tensors, str(path), metadata={**metadata, "shenjing": json.dumps(doc)})
+    loaded = sj.load_model(path)
+    assert loaded.compiled and loaded.mixed_precision.policy is None
+    assert loaded.optimizer.iterations == model.optimizer.iterations

@@ -108,14 +108,21 @@ class _DistributedMixin:
         for r in self._reducers():  # hooks in place before the backward that follows
             r.mark_stale()
 
+    def synchronize(self):
+        """Complete the averaging now, so every ``p.grad`` is the mean over the ranks (as
+        Horovod's).  With loss scaling, call it before ``scaler.step(opt)``: the inf/NaN
+        check then reads the averaged gradients, the same on every rank, so all ranks skip
+        or step together (``fit`` does this); ``step`` does not average again."""
+        for r in self._reducers():
+            r.finish()
+
     def step(self, closure=None):
         """Average the gradients over all ranks, then the optimizer's own step."""
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for r in self._reducers():
-            r.finish()
+        self.synchronize()
         super().step()
         return loss
 
@@ -243,9 +250,10 @@ class DistributedDataParallel(Model):
                 "between loss.backward() and opt.step(), or use "
                 "sj.distributed.DistributedOptimizer(opt), whose step() completes it.")
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                mixed_precision=False):
         """As ``Model.compile``; the optimizer is made a ``DistributedOptimizer``."""
-        super().compile(optimizer, loss, metrics, loss_weights)
+        super().compile(optimizer, loss, metrics, loss_weights, mixed_precision)
         DistributedOptimizer(self.optimizer, self.bucket_cap_mb, self.use_nccl, self.world)
         return self
 

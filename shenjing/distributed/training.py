@@ -13,6 +13,9 @@ takes ``Model.fit``'s arguments and, on each of the W ranks:
   ``EarlyStopping`` and checkpoints see the same numbers everywhere, and stops every rank
   when a callback stops one;
 - averages batch-norm running statistics before validation and at each epoch end;
+- with ``compile(..., mixed_precision=True)``: starts every rank from rank 0's loss scale,
+  and checks the gradients for inf/NaN after they are averaged (``Model.fit`` calls the
+  optimizer's ``synchronize`` before the scaler's step), so all ranks skip a step together;
 - validates on the whole validation set on every rank (the same numbers everywhere);
 - shows the progress bar (``verbose``) and runs writing callbacks (ModelCheckpoint,
   CSVLogger, TensorBoard, or any with ``rank_zero_only = True``) on rank 0 only.
@@ -152,6 +155,9 @@ class DistributedCallback(Callback):
             broadcast_state(model, 0, self.world)
             if opt is not None and opt.param_groups:
                 broadcast_optimizer_state(opt, 0, self.world)
+        scaler = getattr(getattr(model, "mixed_precision", None), "scaler", None)
+        if self.world.size > 1 and scaler is not None and scaler.is_enabled():
+            scaler.load_state_dict(self.world.broadcast_object(scaler.state_dict(), 0))
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.sampler is not None:  # the model's epoch count, as Model.fit's shuffling

@@ -20,8 +20,9 @@ File format (version 1): a `safetensors <https://huggingface.co/docs/safetensors
        "model": {"class_name", "module", "source", "config", "dtype"},   # sj.io.config
        "structure": {"shapes": {path: {"class", "shape"}}, "trainable": {path: bool},
                      "training": bool},
-       "compile": {"loss", "metrics", "loss_weights", "optimizer",        # or null
-                   "groups": [[weight names]], "bind": bool, "state": {...}},
+       "compile": {"loss", "metrics", "loss_weights", "mixed_precision",  # or null
+                   "optimizer", "groups": [[weight names]], "bind": bool, "state": {...},
+                   "loss_scaler": {"scale", "_growth_tracker", ...}},  # when it scales
        "training": {"epoch", "seed", "callbacks": [{"class_name", "state"}],
                     "generators": {path: PCG64 state}}}
 

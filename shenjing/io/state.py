@@ -70,14 +70,20 @@ def apply_structure(model, doc, dec) -> None:
 
 # ---------------------------------------------------------------- compile and optimizer
 def doc_compile(model, enc, include_optimizer=True):
-    """The compile arguments, the optimizer (class and configuration) and, when it is bound
-    and ``include_optimizer``, its parameter groups (by weight name) and its state."""
+    """The compile arguments (``mixed_precision`` as its policy: ``"float16"`` or None), the
+    optimizer (class and configuration) and, when it is bound and ``include_optimizer``, its
+    parameter groups (by weight name) and its state, and the loss scaler's state
+    (``GradScaler.state_dict``: scale, growth tracker, factors) when it scales."""
     args = getattr(model, "_compile_args", None) or {}
     opt = model.optimizer
+    mp = getattr(model, "mixed_precision", None)
     doc = {"loss": enc(args.get("loss"), "compile/loss"),
            "metrics": enc(args.get("metrics"), "compile/metrics"),
            "loss_weights": args.get("loss_weights"),
+           "mixed_precision": getattr(mp, "policy", None),
            "optimizer": enc(opt, "optimizer") if opt is not None else None}
+    if include_optimizer and mp is not None and mp.scaler.is_enabled():
+        doc["loss_scaler"] = mp.scaler.state_dict()  # plain numbers: JSON as it is
     if include_optimizer and opt is not None and opt.param_groups:
         names = {id(p): n for n, p in model.named_parameters()}
         groups = []
@@ -93,15 +99,20 @@ def doc_compile(model, enc, include_optimizer=True):
 
 
 def apply_compile(model, doc, dec) -> None:
-    """``model.compile(...)`` as saved, then the optimizer's groups and state."""
+    """``model.compile(...)`` as saved, then the loss scaler's state and the optimizer's
+    groups and state.  Files from before mixed precision (no such key) compile without it."""
     try:
         opt = dec(doc["optimizer"]) if doc.get("optimizer") is not None else "rmsprop"
+        options = {"mixed_precision": doc["mixed_precision"]} if doc.get(
+            "mixed_precision") else {}
         model.compile(optimizer=opt, loss=dec(doc.get("loss")), metrics=dec(doc.get("metrics")),
-                      loss_weights=doc.get("loss_weights"))
+                      loss_weights=doc.get("loss_weights"), **options)
     except (TypeError, ValueError) as e:
         raise ValueError(f"the model was restored but cannot be compiled as saved ({e}); load "
                          "it with compile=False, or pass the custom losses/metrics in "
                          "custom_objects.") from e
+    if doc.get("loss_scaler"):
+        model.mixed_precision.scaler.load_state_dict(doc["loss_scaler"])
     if "groups" not in doc:
         return
     named = dict(model.named_parameters())

@@ -25,7 +25,8 @@ class Callback:
 
     ``on_train_batch_begin/end`` call ``on_batch_begin/end`` (the older Keras names), so a
     subclass may override either spelling.  ``get_state()``/``set_state(state)`` carry the
-    callback's counters across a resumed run (a JSON-serialisable dict; the default has none).
+    callback's counters across a resumed run (a dict of JSON values and NumPy arrays, which
+    ``model.save`` stores as tensors of the file; the default has none).
     """
 
     def __init__(self):

@@ -45,7 +45,10 @@ class EarlyStopping(MonitorCallback):
     Each epoch from ``start_from_epoch`` on adds one to ``wait``; an improvement resets it to 0
     only if it also beats ``baseline`` (when given); training stops once ``wait >= patience``
     (never after the first epoch).  With ``restore_best_weights`` the weights of the best
-    epoch are put back when training ends, stopped early or not.
+    epoch (``best_weights``, a ``state_dict`` copy) are put back when training ends, stopped
+    early or not.  ``get_state`` holds the counters and those weights, so a run resumed
+    from a checkpoint (``model.save`` stores the arrays as ``shenjing/callbacks/<i>/
+    best_weights/<name>`` tensors) stops and restores exactly as the uninterrupted run.
 
     >>> stop = sj.callbacks.EarlyStopping(monitor="val_loss", patience=3,
     ...                                   restore_best_weights=True)
@@ -68,17 +71,29 @@ class EarlyStopping(MonitorCallback):
         self.best, self.wait, self.stopped_epoch, self.best_epoch = None, 0, 0, 0
         self.best_weights = None
 
+    def get_state(self) -> dict:
+        """The counters, plus ``best_weights`` (name → array) once there are any."""
+        state = super().get_state()
+        if self.best_weights is not None:
+            state["best_weights"] = dict(self.best_weights)
+        return state
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        if state.get("best_weights") is not None:
+            self.best_weights = dict(state["best_weights"])
+
     def on_epoch_end(self, epoch, logs=None):
         current = self._monitor_value(logs)
         if current is None or epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights, self.best_epoch = self.model.get_weights(), epoch  # as Keras
+            self.best_weights, self.best_epoch = self.model.state_dict(), epoch  # as Keras
         self.wait += 1
         if self._is_improvement(current, self.best):
             self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
-                self.best_weights = self.model.get_weights()  # copies
+                self.best_weights = self.model.state_dict()  # copies
             if self.baseline is None or self._is_improvement(current, self.baseline):
                 self.wait = 0
             return
@@ -94,7 +109,7 @@ class EarlyStopping(MonitorCallback):
             if self.verbose:
                 print(f"Restoring model weights from the end of the best epoch: "
                       f"{self.best_epoch + 1}.", file=sys.stderr)
-            self.model.set_weights(self.best_weights)
+            self.model.load_state_dict(self.best_weights)
 
 
 class TerminateOnNaN(Callback):

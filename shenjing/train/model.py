@@ -19,9 +19,6 @@ for bit.
 from __future__ import annotations
 
 import math
-import sys
-
-import numpy as np
 
 from .. import amp, nn, random
 from .. import losses as losses_module
@@ -34,8 +31,9 @@ from ..tensor import Tensor
 from . import data_adapter
 from .callbacks import CallbackList
 from .compile_utils import resolve_metrics
+from .evaluation import EvaluationMixin
 from .history import History
-from .progress import ProgbarLogger, format_logs
+from .progress import ProgbarLogger
 from .saving import SavingMixin
 
 __all__ = ["Model", "Sequential", "NonFiniteLossError"]
@@ -45,7 +43,7 @@ class NonFiniteLossError(FloatingPointError):
     """Training stopped because the loss became nan or inf (names the epoch and batch)."""
 
 
-class Model(nn.Module, SavingMixin):
+class Model(nn.Module, SavingMixin, EvaluationMixin):
     """A Module that trains itself: ``compile``, ``fit``, ``evaluate``, ``predict``.
 
     >>> class Net(sj.Model):
@@ -90,7 +88,9 @@ class Model(nn.Module, SavingMixin):
         ``fn(y_true, y_pred)``.  ``metrics``: names (``"accuracy"``, ``"mae"``, ...) or
         ``sj.metrics.Metric`` objects.  ``loss_weights``: a number scaling the loss.
         ``mixed_precision``: True or "float16" trains with float16 matmuls/convolutions,
-        float32 master weights and dynamic loss scaling (``sj.amp``; logs ``loss_scale``).
+        float32 master weights and dynamic loss scaling (``sj.amp``; logs ``loss_scale``);
+        ``model.save`` keeps the policy and the scaler's state, so a resumed run scales on
+        exactly as the uninterrupted one.
         """
         mp = amp.MixedPrecision(mixed_precision)  # validates before anything changes
         opt = optim_module.get(optimizer)
@@ -199,6 +199,8 @@ class Model(nn.Module, SavingMixin):
         opt = self.optimizer
         opt.zero_grad()
         mp.backward(loss)
+        if mp.scaler.is_enabled() and hasattr(opt, "synchronize"):
+            opt.synchronize()  # average over the ranks first: every rank sees the same inf
         mp.step(opt)
         return value, y_pred
 
@@ -345,71 +347,7 @@ class Model(nn.Module, SavingMixin):
                 self.train(was_training)
         self._ensure_bound()
 
-    # ------------------------------------------------------------------ evaluate / predict
-    def _test_loop(self, data, cbs=None) -> dict:
-        self.eval()
-        self._reset_metrics()
-        hooks = cbs is not None and cbs.test_batch_hooks
-        if cbs is not None:
-            cbs.on_test_begin({})
-        with no_grad():
-            for batch, (xb, yb) in enumerate(data):
-                if hooks:
-                    cbs.on_test_batch_begin(batch, {})
-                y_pred = self(Tensor._wrap(xb))
-                value = self._compute_loss(yb, y_pred).item()
-                self._update_metrics(value, xb.shape[0], yb, y_pred)
-                if hooks:
-                    cbs.on_test_batch_end(batch, self._logs())
-        logs = self._logs()
-        if cbs is not None:
-            cbs.on_test_end(logs)
-        return logs
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, steps=None, callbacks=None,
-                 return_dict=False, device=None):
-        """Loss and metrics on ``(x, y)`` (eval mode, no graph), on ``device`` (as ``fit``).
-
-        Returns the loss as a float when there are no metrics, else ``[loss, metric, ...]``
-        in ``metrics_names`` order, or a dict with ``return_dict=True``.
-        """
-        self._require_compiled("evaluate")
-        data = data_adapter.on_device(data_adapter.make_batches(
-            x, y, batch_size, "evaluate", steps=steps), self._use_device(device))
-        cbs = CallbackList(callbacks or (), model=self, params={"steps": data.steps})
-        was_training = self.training
-        try:
-            logs = self._test_loop(data, cbs)
-        finally:
-            self.train(was_training)
-        if verbose:
-            print(format_logs(logs), file=sys.stderr, flush=True)
-        if return_dict:
-            return logs
-        values = [logs[n] for n in self.metrics_names]
-        return values[0] if len(values) == 1 else values
-
-    def predict(self, x, batch_size=None, verbose=0, steps=None, device=None):
-        """Outputs for ``x`` as a NumPy array on the host (batched, eval mode, no graph),
-        computed on ``device`` (as ``fit``).  ``x`` may be a loader; its batches' first field
-        is used."""
-        data = data_adapter.on_device(data_adapter.make_batches(
-            x, None, batch_size, "predict", steps=steps, need_y=False), self._use_device(device))
-        outs = []
-        was_training = self.training
-        self.eval()
-        try:
-            with no_grad():
-                for xb, _ in data:
-                    outs.append(data_adapter.to_numpy(self(Tensor._wrap(xb))))
-        finally:
-            self.train(was_training)
-        if not outs:
-            raise ValueError("predict() got no batches.")
-        if isinstance(outs[0], tuple):
-            return tuple(np.concatenate(parts) for parts in zip(*outs))
-        return np.concatenate(outs)
-
+    # ------------------------------------------------------------------ devices, one batch
     def _use_device(self, device):
         """Move the model and its optimizer's state to ``device`` (None: stay where the model
         is); returns the Device the batches must go to."""
@@ -436,29 +374,6 @@ class Model(nn.Module, SavingMixin):
         value, y_pred = self._train_batch(x, y, 0, 0)
         self._update_metrics(value, x.shape[0], y, y_pred)
         return self._batch_result(return_dict)
-
-    def test_on_batch(self, x, y, return_dict=False):
-        """Loss (and metrics) on one batch, without updating the weights."""
-        self._require_compiled("test_on_batch")
-        data = data_adapter.on_device(data_adapter.make_batches(x, y, len(x), "test_on_batch"),
-                                      self.device)
-        was_training = self.training
-        try:
-            self._test_loop(data)
-        finally:
-            self.train(was_training)
-        return self._batch_result(return_dict)
-
-    def predict_on_batch(self, x):
-        """Outputs for one batch as a NumPy array."""
-        return self.predict(x, batch_size=len(x))
-
-    def _batch_result(self, return_dict):
-        logs = self._logs()
-        if return_dict:
-            return logs
-        values = [logs[n] for n in self.metrics_names]
-        return values[0] if len(values) == 1 else values
 
 
 class Sequential(Model, nn.Sequential):

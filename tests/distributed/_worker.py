@@ -198,7 +198,67 @@ def resume_first(out):
              callbacks=[dist.Checkpoint(os.path.join(out, "ck.npz"))])
 
 
-SCENARIOS = {"equivalence": equivalence, "collectives": collectives, "unused": unused,
+class Heads(sj.Model):
+    """The digits MLP plus a head only rank 0 uses: rank 1 has no gradient for it, so the
+    averaging completes at the optimizer's ``synchronize``, not inside backward."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Dense(32, input_dim=64, activation="relu")
+        self.out, self.extra = nn.Dense(10, input_dim=32), nn.Dense(10, input_dim=64)
+
+    def forward(self, x):
+        logits = self.out(self.hidden(x))
+        return logits + self.extra(x) if dist.rank() == 0 else logits
+
+
+class RankBatches:
+    """This rank's 8 batches of 32 (an iterable: fit takes it as sharded already); rank 1's
+    inputs ×30 at steps 2 and 5: its float16 gradients overflow there, rank 0's do not."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __iter__(self):
+        r = dist.rank()
+        for k in range(8):
+            rows = slice(64 * k + 32 * r, 64 * k + 32 * (r + 1))
+            yield self.x[rows] * (30 if r == 1 and k in (2, 5) else 1), self.y[rows]
+
+
+class ScalePerStep(sj.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.scales = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.scales.append(self.model.mixed_precision.loss_scale)
+
+
+def amp(out):
+    """Mixed precision over 2 ranks: a plain fit (compared with one process), and a fit
+    where only rank 1's gradients overflow: every rank must skip those steps."""
+    x, y = c.digits(out)
+    model = c.mlp(seed=dist.rank())
+    model.compile(sj.optim.SGD(lr=0.3, momentum=0.9),
+                  sj.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  mixed_precision=True)
+    history = dist.fit(model, x[:512], y[:512], batch_size=64, epochs=2, verbose=0)
+    save(out, "amp_fit", {**c.weights(model),
+                          "loss_scale": np.array(history.history["loss_scale"])})
+    sj.manual_seed(dist.rank())
+    model = Heads()
+    model.compile(sj.optim.SGD(lr=0.1), sj.losses.SparseCategoricalCrossentropy(
+        from_logits=True), mixed_precision=True)
+    if dist.rank() == 1:  # as if only rank 0 had loaded a checkpoint: rank 0's scale wins
+        model.mixed_precision = sj.amp.MixedPrecision(True, init_scale=2.0 ** 10)
+    scales = ScalePerStep()
+    dist.fit(model, RankBatches(x, y), epochs=1, verbose=0, callbacks=[scales])
+    got = {**c.weights(model), "scales": np.array(scales.scales)}
+    save(out, "amp_skip", {**got, **{f"spread_{k}": v for k, v in spread(got).items()}})
+
+
+SCENARIOS = {"equivalence": equivalence, "amp": amp, "collectives": collectives, "unused": unused,
              "no_sync": no_sync, "batchnorm": batchnorm, "rank_zero": rank_zero,
              "resume_first": resume_first,
              "exit": lambda out: failure(out, "exit"), "hang": lambda out: failure(out, "hang"),

@@ -195,3 +195,35 @@ def test_cli_trains_a_recipe_on_two_ranks(tmp_path):
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert len(lines) == 1, proc.stdout
     assert json.loads(lines[0])["test_accuracy"] > 0.5
+
+
+def amp_reference():
+    """``_worker.amp``'s plain fit in one process."""
+    x, y = digits()
+    model = mlp(0)
+    model.compile(sj.optim.SGD(lr=0.3, momentum=0.9),
+                  sj.losses.SparseCategoricalCrossentropy(from_logits=True), mixed_precision=True)
+    history = model.fit(x[:512], y[:512], batch_size=64, epochs=2, verbose=0)
+    return model, history.history["loss_scale"]
+
+
+def test_two_rank_mixed_precision_fit_matches_one_process(job):
+    """float16 products of 32 rows per rank vs 64 in one process: close weights (the
+    per-rank sums round differently in float16), the same loss scale."""
+    got = np.load(ok(job, "amp") / "amp_fit.npz")
+    model, scales = amp_reference()
+    assert got["loss_scale"].tolist() == scales
+    assert_same_weights(got, weights(model), atol=3e-3)
+
+
+def test_mixed_precision_skips_a_step_on_every_rank_when_one_rank_overflows(job):
+    """Rank 1's gradients overflow at steps 2 and 5 (rank 0's do not), and one head gets no
+    gradient on rank 1, so the averaging ends at ``synchronize``: the inf check reads the
+    averaged gradients, both ranks skip those steps and back off alike, and stay equal.
+    Rank 1 starts from another loss scale: fit gives it rank 0's."""
+    got = np.load(ok(job, "amp") / "amp_skip.npz")
+    s = 2.0 ** 16
+    assert got["scales"].tolist() == [s, s, s / 2, s / 2, s / 2, s / 4, s / 4, s / 4]
+    for k in got.files:
+        if k.startswith("spread_"):
+            assert np.isfinite(got[k[7:]]).all() and np.abs(got[k]).max() == 0, k

@@ -143,3 +143,20 @@ def test_distributed_fit_in_a_world_of_one_is_plain_fit_bit_for_bit():
     dist.fit(model, x[:640], y[:640], batch_size=64, epochs=2, verbose=0)
     for k, v in ref.state_dict().items():
         np.testing.assert_array_equal(model.state_dict()[k], v)
+
+
+def test_mixed_precision_with_a_ddp_model_in_a_world_of_one_is_plain_fit_bit_for_bit():
+    """``DistributedDataParallel.compile`` takes ``mixed_precision``; in a world of one the
+    fit (its ``synchronize`` before the scaler's step included) is the plain one."""
+    x, y = digits()
+    loss = sj.losses.SparseCategoricalCrossentropy(from_logits=True)
+    ref = mlp(0)
+    ref.compile(sj.optim.SGD(lr=0.3), loss, mixed_precision=True)
+    h_ref = ref.fit(x[:256], y[:256], batch_size=64, epochs=2, verbose=0)
+    model = dist.DistributedDataParallel(mlp(0))
+    model.compile(sj.optim.SGD(lr=0.3), loss, mixed_precision=True)
+    history = model.fit(x[:256], y[:256], batch_size=64, epochs=2, verbose=0)
+    assert model.mixed_precision.policy == "float16"
+    assert history.history["loss_scale"] == h_ref.history["loss_scale"]
+    for k, v in ref.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[k], v)

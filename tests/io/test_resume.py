@@ -10,6 +10,7 @@ import pytest
 
 import shenjing as sj
 from shenjing import nn
+from shenjing.io.serialization import read_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RNG = np.random.default_rng(0)
@@ -252,3 +253,43 @@ def test_resume_with_a_learning_rate_schedule_and_momentum(tmp_path):
     again.fit(X, Y, epochs=3, initial_epoch=again.epoch, batch_size=16, verbose=0)
     for a, b in zip(full.get_weights(), again.get_weights()):
         assert np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------- EarlyStopping's best weights
+VAL_LOSS = [1.0, 0.7, 0.8, 0.9, 0.95, 0.99, 1.1, 1.2]  # best at epoch 1; patience 3: stop at 4
+
+
+def scripted_val_loss():
+    """Writes VAL_LOSS[epoch] into the epoch-end logs (listed before EarlyStopping)."""
+    return sj.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: logs.update(val_loss=VAL_LOSS[epoch]))
+
+
+def restoring_stop():
+    return sj.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
+
+
+def test_early_stopping_resumed_from_a_checkpoint_restores_the_same_best_weights(tmp_path):
+    """Checkpoint after epoch 3 (best: epoch 2, 1-based), load, resume: the same stop, the same
+    counters and, at the end, the same restored weights as one uninterrupted run."""
+    fit = dict(batch_size=16, verbose=0)
+    full, stop_full = make_model(), restoring_stop()
+    full.fit(X, Y, epochs=len(VAL_LOSS), callbacks=[scripted_val_loss(), stop_full], **fit)
+    assert (stop_full.stopped_epoch, stop_full.best_epoch) == (4, 1)
+
+    part = make_model()
+    ckpt = sj.callbacks.ModelCheckpoint(str(tmp_path / "ck{epoch}.safetensors"))
+    part.fit(X, Y, epochs=3, callbacks=[scripted_val_loss(), restoring_stop(), ckpt], **fit)
+    tensors, _ = read_file(tmp_path / "ck3.safetensors")
+    assert any(k.startswith("shenjing/callbacks/") and k.endswith("/best_weights/layers.0.kernel")
+               for k in tensors)
+    again = sj.load_model(tmp_path / "ck3.safetensors")
+    stop_again = restoring_stop()
+    again.fit(X, Y, epochs=len(VAL_LOSS), initial_epoch=again.epoch,
+              callbacks=[scripted_val_loss(), stop_again], **fit)
+    for name in ("best", "wait", "best_epoch", "stopped_epoch"):
+        assert getattr(stop_again, name) == getattr(stop_full, name), name
+    assert again.epoch == full.epoch == 5
+    for k, v in full.state_dict().items():  # restored to the end of epoch 2 in both
+        assert np.array_equal(v, again.state_dict()[k]), k
+        assert np.array_equal(v, stop_full.best_weights[k]), k
