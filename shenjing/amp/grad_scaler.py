@@ -77,7 +77,9 @@ class GradScaler:
     def unscale_(self, optimizer):
         """Divide the gradients of ``optimizer``'s parameters by S, in place, and record
         whether any is inf/NaN.  Call it before clipping gradients by hand; ``step`` calls
-        it otherwise.  Once per optimizer between ``update`` calls."""
+        it otherwise.  Once per optimizer between ``update`` calls.  An optimizer that
+        averages gradients over ranks (``synchronize()``, sj.distributed) finishes that
+        first, so every rank checks the same gradients and all skip or step together."""
         if not self._enabled:
             return
         state = self._per_optimizer.setdefault(id(optimizer), {"stage": _READY})
@@ -87,6 +89,9 @@ class GradScaler:
         if state["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step(); call update() "
                                "first.")
+        sync = getattr(optimizer, "synchronize", None)
+        if callable(sync):
+            sync()
         inv = np.float32(1.0 / np.float64(self._scale))  # reciprocal in float64, as torch
         finite = []
         for group in optimizer.param_groups:

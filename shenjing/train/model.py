@@ -199,9 +199,7 @@ class Model(nn.Module, SavingMixin, EvaluationMixin):
         opt = self.optimizer
         opt.zero_grad()
         mp.backward(loss)
-        if mp.scaler.is_enabled() and hasattr(opt, "synchronize"):
-            opt.synchronize()  # average over the ranks first: every rank sees the same inf
-        mp.step(opt)
+        mp.step(opt)  # (the scaler averages over MPI ranks before its inf/NaN check)
         return value, y_pred
 
     # ------------------------------------------------------------------ fit
