@@ -105,6 +105,27 @@ def _require_cupy(d: Device):
 _VALID: dict = {}  # Device -> the CuPy modules it was checked against (it exists)
 
 
+_CONSTANTS: dict = {}  # (key, GPU) -> device array; oldest dropped past _MAX_CONSTANTS
+_MAX_CONSTANTS = 64
+
+
+def device_constant(xp, key, make):
+    """``make()`` (a host array that depends only on the hashable ``key``) as an ``xp`` array.
+
+    On the CPU it is just ``make()``.  On a GPU it is copied once per (key, GPU) and kept:
+    a host-to-device copy waits for the stream, so ops must not make one on every call.
+    Callers never write into the result."""
+    if xp is np:
+        return make()
+    full_key = (key, xp.cuda.Device().id)
+    value = _CONSTANTS.get(full_key)
+    if value is None:
+        if len(_CONSTANTS) >= _MAX_CONSTANTS:
+            _CONSTANTS.pop(next(iter(_CONSTANTS)))
+        value = _CONSTANTS[full_key] = xp.asarray(make())
+    return value
+
+
 def cuda_device_count() -> int:
     """GPUs CuPy can see (0 without CuPy, a driver or a GPU)."""
     cp = cupy_module(load=True)

@@ -30,6 +30,26 @@ def generator() -> np.random.Generator:
     return _generator
 
 
+_device: tuple | None = None  # (host generator it was seeded from, xp, device generator)
+
+
+def device_generator(xp):
+    """The generator for per-step draws made where ``xp``'s arrays live (dropout masks).
+
+    NumPy: the global generator.  CuPy: a ``cupy.random`` Generator seeded with one draw
+    from the global generator, made again whenever that is replaced (``manual_seed``,
+    ``set_generator``, ``fit``'s per-epoch ``derive``), so a seeded GPU run repeats and a
+    resumed one matches; its stream differs from the CPU's, as in PyTorch.  (Drawing on the
+    host and copying would make every dropout layer wait for the GPU.)"""
+    global _device
+    if xp is np:
+        return _generator
+    if _device is None or _device[0] is not _generator or _device[1] is not xp:
+        seed = int(_generator.integers(0, 2 ** 63 - 1))
+        _device = (_generator, xp, xp.random.default_rng(seed))
+    return _device[2]
+
+
 def set_generator(gen: np.random.Generator) -> np.random.Generator:
     """Make ``gen`` the global generator; returns the one it replaces (to put back later)."""
     global _generator

@@ -215,6 +215,22 @@ def _special_erf(x):
     return _dev(erf(_host(x)))
 
 
+class _Generator:
+    """``cupy.random.Generator``: draws made on the "device" (NumPy's PCG64 underneath, so a
+    stream differs from the host generator's, as a real GPU generator's does)."""
+
+    def __init__(self, seed):
+        self._rng = np.random.default_rng(seed)
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        if out is not None:
+            raise NotImplementedError("fake CuPy Generator.random(out=)")
+        return _dev(np.asarray(self._rng.random(size, dtype=dtype)))
+
+    def standard_normal(self, size=None, dtype=np.float64):
+        return _dev(np.asarray(self._rng.standard_normal(size, dtype=dtype)))
+
+
 def make():
     """Return ``(cupy, cupyx)`` module objects backed by NumPy (see the module docstring)."""
     cp = types.ModuleType("fake_cupy")
@@ -225,6 +241,7 @@ def make():
     cp.cuda = types.SimpleNamespace(
         Device=_Device, runtime=types.SimpleNamespace(getDeviceCount=lambda: 1),
         get_current_device=lambda: _Device(0))
+    cp.random = types.SimpleNamespace(default_rng=_Generator)
     cp.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
         as_strided=_strict(_as_strided, "as_strided")))
     cp.linalg = types.SimpleNamespace(**{n: _strict(getattr(np.linalg, n), n)

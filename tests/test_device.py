@@ -286,3 +286,39 @@ def test_cli_evaluates_on_the_device(fake_cuda, tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "model.safetensors"), "--device", "cuda"]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_dropout_masks_are_drawn_on_the_device_and_repeat_with_the_seed(device):
+    x = sj.ones(64, 128, device=device)
+
+    def masked():
+        sj.manual_seed(5)
+        a = sj.nn.functional.dropout(x, 0.25, training=True)
+        b = sj.nn.functional.dropout(x, 0.25, training=True)
+        return a, b
+
+    (a, b), (a2, _) = masked(), masked()
+    assert a.device == device
+    values = a.numpy()
+    assert set(np.unique(values)) <= {0.0, np.float32(1 / 0.75)}
+    assert abs((values == 0).mean() - 0.25) < 0.02            # P(drop) = p
+    np.testing.assert_array_equal(values, a2.numpy())         # manual_seed repeats the masks
+    assert not np.array_equal(values, b.numpy())              # successive draws differ
+
+
+def test_device_generator_follows_the_host_generator(fake_cuda):
+    from shenjing import random
+
+    cp = backend.cupy_module(load=True)
+    sj.manual_seed(1)
+    first = random.device_generator(cp)
+    assert random.device_generator(cp) is first                # kept while the host one is
+    sj.manual_seed(1)
+    again = random.device_generator(cp)
+    assert again is not first                                  # re-made: a new host generator
+    sj.manual_seed(1)
+    u1 = random.device_generator(cp).random((3,), dtype=np.float32).get()
+    sj.manual_seed(1)
+    u2 = random.device_generator(cp).random((3,), dtype=np.float32).get()
+    np.testing.assert_array_equal(u1, u2)                      # seeded: the same stream
+    assert random.device_generator(np) is random.generator()   # the CPU: the host generator

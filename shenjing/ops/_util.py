@@ -33,7 +33,11 @@ def lift(value, like: Tensor | None = None) -> Tensor:
         else:
             raise TypeError(f"complex numbers are not supported, got {value!r}.")
         xp = array_module(like.data)
-        return Tensor._wrap(xp.asarray(value, dtype=dt))
+        if xp is np:
+            return Tensor._wrap(np.asarray(value, dtype=dt))
+        # on a GPU, filled in place by a kernel: asarray would copy from the host and wait
+        # for the stream (a synchronisation on every `x * 0.5`)
+        return Tensor._wrap(xp.full((), value, dtype=dt))
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
         return Tensor._wrap(value)
     return Tensor(value)

@@ -23,11 +23,12 @@ import math
 
 import numpy as np
 
-from .. import amp, random
+from .. import amp
 from ..autograd import Function
 from ..backend import array_module
 from ..tensor import Tensor
 from ._util import lift, unbroadcast
+from .nn import dropout_mask
 
 # (B, T, n·H·D) inputs: one packed q|k|v projection, q and a packed k|v, or q, k, v apart
 _PARTS = {1: (3,), 2: (1, 2), 3: (1, 1, 1)}
@@ -99,8 +100,7 @@ class Attention(Function):
             sink.append(p.copy())
         dm = None
         if dropout:  # inverted dropout on the weights; the scaled mask is kept for backward
-            keep = random.generator().random(p.shape, dtype=np.float32) >= dropout
-            dm = xp.asarray(keep, dtype=p.dtype) * p.dtype.type(1 / (1 - dropout))
+            dm = dropout_mask(p.shape, dropout, p.dtype, xp)
         pd = p if dm is None else p * dm
         o = pd @ v
         self.saved = (q, k, v, p, pd, dm, o, heads, scale, arrays)
@@ -147,7 +147,7 @@ class Attention(Function):
 def causal_bias(length, source_length, dtype, xp=np):
     """(L, S) additive mask: 0 where key j ≤ query i (top-left aligned, as torch), else -∞."""
     keep = xp.tril(xp.ones((length, source_length), dtype=bool))
-    return xp.where(keep, xp.zeros((), dtype), xp.asarray(-math.inf, dtype))
+    return xp.where(keep, xp.zeros((), dtype), xp.full((), -math.inf, dtype))
 
 
 def mask_bias(mask, dtype, true_means="attend", what="mask", xp=None):
@@ -162,7 +162,7 @@ def mask_bias(mask, dtype, true_means="attend", what="mask", xp=None):
     m = xp.asarray(m)
     if m.dtype.kind == "b":
         attend = m if true_means == "attend" else ~m
-        return xp.where(attend, xp.zeros((), dtype), xp.asarray(-math.inf, dtype))
+        return xp.where(attend, xp.zeros((), dtype), xp.full((), -math.inf, dtype))
     if m.dtype.kind == "f":
         return m.astype(dtype, copy=False)
     raise TypeError(f"{what} must be boolean (True = {true_means}) or float (added to the "

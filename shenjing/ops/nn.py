@@ -1,6 +1,8 @@
 """Softmax, log-softmax, the fused softmax cross-entropy and dropout."""
 from __future__ import annotations
 
+import numpy as np  # the host module and dtypes only (no compute)
+
 from .. import amp, random
 from ..autograd import Function
 from ..backend import array_module
@@ -114,10 +116,15 @@ def dropout_mask(shape, p, dtype, xp, generator=None):
     (or ``generator``), kept where u ≥ k with k = round(p·65536): about 2x faster than
     comparing float32 uniforms, and P(keep) = 1 - k/65536 differs from 1 - p by at most
     0.5/65536 (the grid's rounding; exact when p is a multiple of 2⁻¹⁶, e.g. 0.5 or 0.25).
-    The scale stays exactly 1/(1-p)."""
-    rng = random.generator() if generator is None else generator
-    keep = rng.integers(0, 65536, size=shape, dtype="uint16") >= round(p * 65536)
-    mask = xp.asarray(keep, dtype=dtype)  # a new array: scaled in place, no second one
+    The scale stays exactly 1/(1-p).  On a GPU (no ``generator``) the draws are float32
+    uniforms made on the device (``shenjing.random.device_generator``), kept where u ≥ p."""
+    if generator is None and xp is not np:  # on a GPU: drawn there (random.device_generator)
+        u = random.device_generator(xp).random(shape, dtype=np.float32)
+        mask = (u >= np.float32(p)).astype(dtype)
+    else:
+        rng = random.generator() if generator is None else generator
+        keep = rng.integers(0, 65536, size=shape, dtype="uint16") >= round(p * 65536)
+        mask = xp.asarray(keep, dtype=dtype)  # a new array: scaled in place, no second one
     mask *= xp.dtype(dtype).type(1 / (1 - p))
     return mask
 

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 
 from ..autograd import Function
-from ..backend import array_module
+from ..backend import array_module, device_constant
 from ..tensor import Tensor
 from ._util import lift
 from .linalg import matmul
@@ -122,11 +122,16 @@ def _divisor(xp, size, kernel, stride, padding, out, include_pad, dtype):
     """kh·kw, or per output pixel the count of real (unpadded) pixels in its window."""
     if include_pad or not any(padding):
         return dtype.type(kernel[0] * kernel[1])
-    counts = []
-    for n, k, s, p, o in zip(size, kernel, stride, padding, out):
-        start = np.arange(o) * s - p
-        counts.append(np.minimum(start + k, n) - np.maximum(start, 0))
-    return xp.asarray(np.outer(*counts), dtype=dtype)
+
+    def counts():
+        rows = []
+        for n, k, s, p, o in zip(size, kernel, stride, padding, out):
+            start = np.arange(o) * s - p
+            rows.append(np.minimum(start + k, n) - np.maximum(start, 0))
+        return np.outer(*rows).astype(dtype)
+
+    key = ("avg_pool_divisor", size, kernel, stride, padding, out, dtype.str)
+    return device_constant(xp, key, counts)
 
 
 # ---------------------------------------------------------------- argument checks
@@ -233,11 +238,14 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, count_include_pad=True):
 
 def _adaptive_matrix(xp, n, o, dtype):
     """(o, n) averaging matrix: row i averages x[⌊i·n/o⌋ : ⌈(i+1)·n/o⌉] (PyTorch's windows)."""
-    i = np.arange(o)
-    start, end = (i * n) // o, -((-(i + 1) * n) // o)
-    cols = np.arange(n)
-    m = (cols >= start[:, None]) & (cols < end[:, None])
-    return Tensor._wrap(xp.asarray(m / (end - start)[:, None], dtype=dtype))
+    def make():
+        i = np.arange(o)
+        start, end = (i * n) // o, -((-(i + 1) * n) // o)
+        cols = np.arange(n)
+        m = (cols >= start[:, None]) & (cols < end[:, None])
+        return (m / (end - start)[:, None]).astype(dtype)
+
+    return Tensor._wrap(device_constant(xp, ("adaptive_pool", n, o, np.dtype(dtype).str), make))
 
 
 def adaptive_avg_pool2d(x, output_size):

@@ -121,3 +121,34 @@ def test_cache_keeps_a_bounded_number_of_sizes():
     for h in range(1, 2 * _constant_cache.MAX_ENTRIES):
         assert up(sj.randn(1, 1, h, 3)).shape == (1, 1, 2 * h, 6)
     assert len(up._constants) <= _constant_cache.MAX_ENTRIES
+
+
+def test_pooling_ops_copy_their_constants_once_and_scalars_are_not_copied(fake_cuda,
+                                                                          monkeypatch):
+    """avg_pool2d with padding (count_include_pad=False) and adaptive pooling keep their
+    divisor / averaging matrices on the device (backend.device_constant); a Python scalar
+    operand is filled on the device, not copied from the host (a copy waits for the GPU)."""
+    from shenjing import backend
+
+    monkeypatch.setattr(backend, "_CONSTANTS", {})
+    x = sj.tensor(randn(2, 3, 9, 7), device="cuda", requires_grad=True)
+    copies, real = [], fake_cuda.asarray
+
+    def counting(a, *args, **kwargs):
+        if not isinstance(a, fake_cuda.ndarray):
+            copies.append(np.shape(a))
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(fake_cuda, "asarray", counting)
+    for _ in range(3):
+        a = sj.avg_pool2d(x, 3, 2, padding=1, count_include_pad=False)
+        b = sj.adaptive_avg_pool2d(x, (4, 3))
+        c = x * 0.5 + 1.0
+        (a.sum() + b.sum() + c.sum()).backward()
+    assert sorted(copies) == [(3, 7), (4, 9), (5, 4)], copies  # each constant once, no scalar
+    want = torch.nn.functional.avg_pool2d(torch.tensor(host(x)), 3, 2, padding=1,
+                                          count_include_pad=False)
+    assert_close(host(a), want.numpy(), what="avg_pool2d")
+    want = torch.nn.functional.adaptive_avg_pool2d(torch.tensor(host(x)), (4, 3))
+    assert_close(host(b), want.numpy(), what="adaptive_avg_pool2d")
+    assert_close(host(c), host(x) * 0.5 + 1.0, what="scalar operands")

@@ -9,6 +9,7 @@ from helpers import assert_close, check_fd, check_op, on_device, randn
 
 import shenjing as sj
 from shenjing.ops.attention import Attention, multi_head_attention, scaled_dot_product_attention
+from shenjing.ops.nn import dropout_mask
 
 pytestmark = [pytest.mark.devices, pytest.mark.usefixtures("op_device")]  # cpu + cuda
 
@@ -137,8 +138,9 @@ def test_dropout_drops_weights_and_training_false_disables_it():
     sj.manual_seed(0)
     dropped = scaled_dot_product_attention(q, k, v, dropout=0.5)
     sj.manual_seed(0)
-    keep = sj.random.generator().random(w.shape, dtype=np.float32) >= 0.5
-    assert_close(dropped.numpy(), (w.numpy() * keep * 2) @ v.numpy())
+    mask = dropout_mask(w.shape, 0.5, np.float32, np)  # the same draws as the op's
+    assert set(np.unique(mask)) == {0.0, 2.0}
+    assert_close(dropped.numpy(), (w.numpy() * mask) @ v.numpy())
     assert not np.allclose(dropped.numpy(), plain.numpy())
     same = scaled_dot_product_attention(q, k, v, dropout=0.5, training=False)
     np.testing.assert_array_equal(same.numpy(), plain.numpy())
