@@ -40,6 +40,7 @@ def fake_cuda(monkeypatch):
     from shenjing import backend  # noqa: PLC0415
 
     modules = fake_cupy.make()
+    fake_cupy.strict_numpy(monkeypatch)
     monkeypatch.setattr(backend, "_import_cupy", lambda: modules)
     monkeypatch.setattr(backend, "_cupy", modules)
     return modules[0]

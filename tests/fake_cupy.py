@@ -23,6 +23,8 @@ from __future__ import annotations
 import types
 
 import numpy as np
+from numpy import array as _np_array  # the originals: strict_numpy() replaces np.array
+from numpy import asarray as _np_asarray
 
 
 class _Device:
@@ -91,7 +93,7 @@ def _dev(x):
     if isinstance(x, np.ndarray):
         return x.view(FakeCupyArray)
     if isinstance(x, np.generic) and not isinstance(x, (np.str_, np.bytes_, np.void)):
-        return np.asarray(x).view(FakeCupyArray)
+        return _np_asarray(x).view(FakeCupyArray)
     if isinstance(x, tuple):
         return tuple(_dev(a) for a in x)
     if isinstance(x, list):
@@ -136,7 +138,7 @@ class FakeCupyArray(np.ndarray):
 
     def get(self, stream=None, order="C", out=None):
         """A host copy as a plain numpy.ndarray."""
-        return np.array(self.view(np.ndarray), copy=True, order=order)
+        return _np_array(self.view(np.ndarray), copy=True, order=order)
 
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         return arr.view(FakeCupyArray)
@@ -173,17 +175,17 @@ def asarray(a, dtype=None, order=None):
     """Explicit host -> device copy (a FakeCupyArray is returned as is, or cast)."""
     if isinstance(a, FakeCupyArray):
         return a if dtype is None else a.astype(dtype, copy=False)
-    return np.array(a, dtype=dtype, order=order or "K", copy=True).view(FakeCupyArray)
+    return _np_array(a, dtype=dtype, order=order or "K", copy=True).view(FakeCupyArray)
 
 
 def array(a, dtype=None, copy=True, order="K"):
     if isinstance(a, FakeCupyArray):
         return a.astype(dtype or a.dtype, copy=copy)
-    return np.array(a, dtype=dtype, order=order, copy=True).view(FakeCupyArray)
+    return _np_array(a, dtype=dtype, order=order, copy=True).view(FakeCupyArray)
 
 
 def asnumpy(a, stream=None):
-    return a.get() if isinstance(a, FakeCupyArray) else np.asarray(a)
+    return a.get() if isinstance(a, FakeCupyArray) else _np_asarray(a)
 
 
 class _MemoryPool:
@@ -225,10 +227,10 @@ class _Generator:
     def random(self, size=None, dtype=np.float64, out=None):
         if out is not None:
             raise NotImplementedError("fake CuPy Generator.random(out=)")
-        return _dev(np.asarray(self._rng.random(size, dtype=dtype)))
+        return _dev(_np_asarray(self._rng.random(size, dtype=dtype)))
 
     def standard_normal(self, size=None, dtype=np.float64):
-        return _dev(np.asarray(self._rng.standard_normal(size, dtype=dtype)))
+        return _dev(_np_asarray(self._rng.standard_normal(size, dtype=dtype)))
 
 
 def make():
@@ -261,3 +263,27 @@ def _fallback(name):
     if callable(attr) and not isinstance(attr, type):
         return _strict(attr, name)
     return attr
+
+
+_CONVERSIONS = ("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray")
+
+
+def strict_numpy(monkeypatch):
+    """Make ``numpy.asarray(device_array)`` (and array, asanyarray, ascontiguousarray,
+    asfortranarray) raise TypeError, as real CuPy does: an implicit device -> host copy is
+    a bug (``backend.to_numpy`` / ``.get()`` are the explicit ones).  Patches the names on
+    the ``numpy`` module, which is how shenjing calls them; NumPy's own internals keep
+    theirs."""
+    for name in _CONVERSIONS:
+        monkeypatch.setattr(np, name, _refusing(getattr(np, name), name))
+
+
+def _refusing(original, name):
+    def convert(a, *args, **kwargs):
+        if isinstance(a, FakeCupyArray):
+            raise TypeError(f"fake CuPy: numpy.{name}() got a device array: implicit "
+                            "conversion to a NumPy array is not allowed (use .get() or "
+                            "shenjing.backend.to_numpy).")
+        return original(a, *args, **kwargs)
+
+    return convert

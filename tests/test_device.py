@@ -322,3 +322,14 @@ def test_device_generator_follows_the_host_generator(fake_cuda):
     u2 = random.device_generator(cp).random((3,), dtype=np.float32).get()
     np.testing.assert_array_equal(u1, u2)                      # seeded: the same stream
     assert random.device_generator(np) is random.generator()   # the CPU: the host generator
+
+
+def test_the_simulation_refuses_implicit_device_to_host_conversion(fake_cuda):
+    """As real CuPy: numpy.asarray(device array) is an error; .numpy() / to_numpy are the
+    explicit copies (so CI catches a stray np.asarray on device data)."""
+    x = sj.ones(3, device="cuda")
+    for convert in (np.asarray, np.array, np.ascontiguousarray):
+        with pytest.raises(TypeError, match="implicit conversion"):
+            convert(x.data)
+    np.testing.assert_array_equal(x.numpy(), np.ones(3, np.float32))
+    assert type(backend.to_numpy(x.data)) is np.ndarray
