@@ -15,8 +15,9 @@ The module object ``fake_cupy`` (built by ``make()``) mimics the parts of CuPy s
 uses: ``ndarray``, ``asarray``/``array`` (explicit host -> device copies), creation
 functions, every NumPy function (wrapped: strict inputs, device outputs), ``cuda`` (Device,
 runtime.getDeviceCount, the memory pool) and ``cupyx`` (``scatter_add``,
-``scipy.special.erf``).  What it cannot catch: ``numpy.asarray(fake)`` silently gives a
-host array (real CuPy raises), and it says nothing about real CuPy kernels or speed.
+``scipy.special.erf``).  ``strict_numpy`` makes ``numpy.asarray(fake)`` (and friends)
+raise, as real CuPy does.  It says nothing about real CuPy kernels or speed, and forwards
+any other name to NumPy (tests/test_cupy_api.py checks those names exist in CuPy).
 """
 from __future__ import annotations
 
