@@ -61,7 +61,7 @@ def main(device="cpu"):
              "pytorch": torch_step_fn(x, target, device)}
     return run_pair(f"Transformer encoder layer training step: d_model {D_MODEL}, {HEADS} "
                     f"heads, ff {FF}, dropout {DROPOUT}, T={LENGTH}, batch {BATCH}, Adam, "
-                    f"{threads} thread(s) (goal ≤ 1.5x)", steps, device,
+                    f"{threads} thread(s) (CPU goal ≤ 1.3x)", steps, device,
                     n_steps=10, rounds=5, warmup=3, retries=1)
 
 
