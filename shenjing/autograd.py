@@ -100,7 +100,8 @@ class Function:
             a, b = inputs
             fn.needs_grad = needs = (a._requires_grad, b._requires_grad)
             x, y = a.data, b.data
-            if type(x) is not _HOST_ARRAY or type(y) is not _HOST_ARRAY:
+            tx = type(x)
+            if tx is not type(y) or (tx is not _HOST_ARRAY and not _same_device(x, y)):
                 _check_one_device(cls.__name__, (x, y))
             out = fn.forward(x, y, **options)
         else:
@@ -108,7 +109,9 @@ class Function:
             arrays = [t.data for t in inputs]
             if len(arrays) > 1:
                 first = type(arrays[0])
-                if first is not _HOST_ARRAY or any(type(a) is not first for a in arrays):
+                if any(type(a) is not first for a in arrays) or (
+                        first is not _HOST_ARRAY
+                        and not all(_same_device(arrays[0], a) for a in arrays[1:])):
                     _check_one_device(cls.__name__, arrays)
             out = fn.forward(*arrays, **options)
         if True not in needs or not _state.enabled:
@@ -125,9 +128,15 @@ class Function:
 _HOST_ARRAY = np.ndarray
 
 
+def _same_device(x, y) -> bool:
+    """Two arrays of one (non-NumPy) type on the same device: CuPy's ``.device`` objects
+    compare by GPU number (cheap, no Device objects of ours)."""
+    return getattr(x, "device", None) == getattr(y, "device", None)
+
+
 def _check_one_device(op: str, arrays) -> None:
     """Raise when the inputs of one op live on different devices (called only when their
-    array types differ, or are not plain NumPy arrays)."""
+    array types differ, or their devices do)."""
     devices = [device_of(a) for a in arrays]
     for i, d in enumerate(devices):
         if d != devices[0]:
