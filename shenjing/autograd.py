@@ -81,6 +81,9 @@ class Function:
     """
 
     __slots__ = ("parents", "needs_grad", "saved", "freed")
+    # False where backward never reads the output array, so an in-place op may overwrite
+    # it (``relu(x, inplace=True)`` checks this of the op that made x)
+    saves_output = True
 
     def save_for_backward(self, *arrays):
         self.saved = arrays

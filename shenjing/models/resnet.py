@@ -77,9 +77,10 @@ class BasicBlock(Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"BasicBlock '{self.name}' expects (N, {self.in_channels}, H, W) "
                              f"inputs, got shape {tuple(x.shape)}.")
-        y = relu(self.bn1(self.conv1(x)))
+        # in place: batch norm's and the sum's outputs are read by nothing else
+        y = relu(self.bn1(self.conv1(x)), inplace=True)
         y = self.bn2(self.conv2(y))
-        return relu(y + self._shortcut(x))
+        return relu(y + self._shortcut(x), inplace=True)
 
     def get_config(self):
         return {**super().get_config(), "in_channels": self.in_channels,
@@ -128,7 +129,7 @@ class ResNet(Model):
         self.fc = Dense(num_classes)
 
     def forward(self, x):
-        x = relu(self.bn1(self.conv1(x)))
+        x = relu(self.bn1(self.conv1(x)), inplace=True)
         if self.stem == "imagenet":  # torch's symmetric padding 1 ("same" pads 0 and 1)
             x = max_pool2d(x, 3, stride=2, padding=1)
         for name in self.stage_names:

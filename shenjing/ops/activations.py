@@ -46,10 +46,11 @@ class Tanh(Function):
 
 
 class ReLU(Function):
-    """max(0, x);  derivative 1 for x > 0, else 0 (0 at the kink, as PyTorch)."""
+    """max(0, x);  derivative 1 for x > 0, else 0 (0 at the kink, as PyTorch).  With
+    ``inplace`` the result is written into x's array (see ``relu``)."""
 
-    def forward(self, x):
-        out = array_module(x).maximum(x, 0)
+    def forward(self, x, inplace=False):
+        out = array_module(x).maximum(x, 0, out=x if inplace else None)
         self.saved = out
         return out
 
@@ -150,9 +151,28 @@ def tanh(x):
     return Tanh.apply(lift(x))
 
 
-def relu(x):
-    """Rectified linear unit max(0, x)."""
-    return ReLU.apply(lift(x))
+def relu(x, inplace=False):
+    """Rectified linear unit max(0, x).
+
+    ``inplace=True`` (PyTorch's ``inplace``) writes the result into x's array: one
+    full-size array less, kept alive until backward.  Only for an x nothing else reads
+    afterwards; refused (RuntimeError) when x is a leaf that requires grad, or when the op
+    that made x keeps its output for its own backward (``Function.saves_output``).
+    """
+    x = lift(x)
+    if inplace:
+        _check_inplace(x, "relu")
+    return ReLU.apply(x, inplace=bool(inplace))
+
+
+def _check_inplace(x, op):
+    fn = x.grad_fn
+    if fn is None and x.requires_grad:
+        raise RuntimeError(f"{op}(inplace=True) on a leaf tensor that requires grad would "
+                           "overwrite the values its gradient is taken at; use inplace=False.")
+    if fn is not None and fn.saves_output:
+        raise RuntimeError(f"{op}(inplace=True): the input was made by {fn.name}, which keeps "
+                           "its output for its backward pass; use inplace=False.")
 
 
 def leaky_relu(x, negative_slope=0.01):

@@ -42,6 +42,8 @@ class Conv2d(Function):
     Saves x (for dW) only when the weight needs a gradient, never the columns.
     """
 
+    saves_output = False
+
     def forward(self, x, w, b=None, *, geo, groups):
         xp = array_module(x)
         wm = w.reshape(groups, w.shape[0] // groups, -1)

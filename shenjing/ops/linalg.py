@@ -12,6 +12,8 @@ class MatMul(Function):
     1-D operands follow NumPy: a vector on the left is a row, on the right a column.
     """
 
+    saves_output = False
+
     def forward(self, a, b):
         self.saved = (a, b)
         return a @ b
@@ -39,6 +41,8 @@ class Affine(Function):
 
     dX = dY @ Wᵀ,  dW = Xᵀ @ dY (batch axes folded),  db = Σ dY over the batch axes.
     """
+
+    saves_output = False
 
     def forward(self, x, w, b=None):
         self.saved = (x, w)

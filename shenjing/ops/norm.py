@@ -115,6 +115,8 @@ class Normalize(Function):
     ``running=(mean, var, momentum)`` is given, update those arrays in place.
     """
 
+    saves_output = False
+
     def forward(self, x, *wb, view, axes, pshape, affine, eps, stats=None, running=None):
         xp = array_module(x)
         w = wb[0].reshape(pshape) if affine[0] else None
