@@ -5,6 +5,7 @@ summarise and export the saved models.
     shenjing train iris-mlp --epochs 50 --out runs/iris
     shenjing train my_run.yaml --tensorboard runs/tb  # a whole run in a config file
     shenjing train digits-cnn --checkpoint ck.safetensors   # later: --resume ck.safetensors
+    shenjing train digits-cnn --backup runs/bk        # killed? run it again: resumes exactly
     shenjing evaluate runs/iris/model.safetensors     # its own test split (from run.json)
     shenjing predict runs/iris/model.safetensors samples.csv
     shenjing summary runs/iris/model.safetensors
@@ -73,6 +74,9 @@ def _add_train_options(p):
     p.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files to DIR")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="save a full checkpoint after every epoch (resumable with --resume)")
+    p.add_argument("--backup", metavar="DIR",
+                   help="back the run up to DIR after every epoch; the same command run again "
+                        "after a crash or Ctrl-C resumes exactly (sj.callbacks.BackupAndRestore)")
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue training from a file written by --checkpoint or a run's "
                         "model.safetensors (weights, optimizer state, epoch)")

@@ -33,10 +33,15 @@ def parse_options(pairs) -> dict:
 
 
 def _extra_callbacks(args):
-    """TensorBoard and per-epoch checkpoint callbacks asked for on the command line."""
+    """TensorBoard, per-epoch checkpoint and backup callbacks asked for on the command line."""
     import shenjing as sj  # noqa: PLC0415
 
     callbacks = []
+    if getattr(args, "backup", None):
+        if getattr(args, "distributed", False):
+            raise ValueError("--backup does not work with --distributed yet; use --checkpoint "
+                             "and --resume.")
+        callbacks.append(sj.callbacks.BackupAndRestore(args.backup))
     if getattr(args, "tensorboard", None):
         callbacks.append(sj.callbacks.TensorBoard(log_dir=args.tensorboard))
     if getattr(args, "checkpoint", None):

@@ -32,6 +32,7 @@ import numpy as np
 from ..data import DataLoader, TensorDataset
 from ..random import generator
 from ..train import data_adapter
+from ..train.backup import BackupAndRestore
 from ..train.callbacks import Callback
 from ..train.model import Model
 from .ddp import DistributedOptimizer, broadcast_optimizer_state, broadcast_state, sync_buffers
@@ -64,6 +65,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=N
     world = world or get_world()
     if not getattr(model, "compiled", False):
         raise RuntimeError("call model.compile(optimizer=..., loss=...) before fit().")
+    if any(isinstance(cb, BackupAndRestore) for cb in callbacks or ()):
+        raise ValueError("BackupAndRestore does not support distributed fit yet (only rank 0 "
+                         "would restore and the ranks would diverge); use ModelCheckpoint and "
+                         "fit(initial_epoch=model.epoch) after sj.load_model to resume.")
     if validation_split and validation_data is None:
         (x, y), validation_data = data_adapter.split_validation(x, y, validation_split)
     seed = shared_seed(seed, world, model)

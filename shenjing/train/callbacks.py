@@ -14,6 +14,7 @@ training, epochs and batches (Keras hook names).
         sj.callbacks.CSVLogger("log.csv"),
         sj.callbacks.TensorBoard("runs/exp1", histogram_freq=1),
         sj.callbacks.TerminateOnNaN(),
+        sj.callbacks.BackupAndRestore("ckpt/backup"),   # a rerun resumes where this stopped
     ])
 
 ``logs`` holds the running means of the loss and metrics (``"loss"``, ``"accuracy"``, and at
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import sys
 
+from .backup import BackupAndRestore
 from .callback_base import Callback, CallbackList, LambdaCallback, MonitorCallback
 from .checkpoint_callbacks import CSVLogger, ModelCheckpoint
 from .history import History
@@ -32,9 +34,10 @@ from .lr_callbacks import LearningRateScheduler, ReduceLROnPlateau
 from .progress import ProgbarLogger
 from .tensorboard import TensorBoard
 
-__all__ = ["Callback", "CallbackList", "CSVLogger", "EarlyStopping", "History", "LambdaCallback",
-           "LearningRateScheduler", "ModelCheckpoint", "MonitorCallback", "ProgbarLogger",
-           "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]
+__all__ = ["BackupAndRestore", "Callback", "CallbackList", "CSVLogger", "EarlyStopping",
+           "History", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint",
+           "MonitorCallback", "ProgbarLogger", "ReduceLROnPlateau", "TensorBoard",
+           "TerminateOnNaN"]
 
 
 class EarlyStopping(MonitorCallback):

@@ -29,6 +29,7 @@ from ..backend import to_device
 from ..device import device as sj_device
 from ..tensor import Tensor
 from . import data_adapter
+from .backup import resume_from_backup
 from .callbacks import CallbackList
 from .compile_utils import resolve_metrics
 from .evaluation import EvaluationMixin
@@ -75,6 +76,7 @@ class Model(nn.Module, SavingMixin, EvaluationMixin):
         self._callback_list = None  # the running fit's callbacks (save() reads their state)
         self._callback_states = None  # their states at the end of the last fit, or loaded
         self._resume_states = None  # loaded by load_model: for the next fit that resumes
+        self._resume_position = None  # a mid-epoch backup's (BackupAndRestore): batches done
         self.mixed_precision = amp.MixedPrecision(False)  # compile(mixed_precision=...)
 
     # ------------------------------------------------------------------ compile
@@ -265,6 +267,7 @@ class Model(nn.Module, SavingMixin, EvaluationMixin):
             self._fit_loop(train, val, cbs, initial_epoch, epochs, seed)
         finally:
             random.set_generator(previous)
+            self._resume_position = None
             self._callback_states, self._callback_list = self._current_callback_states(), None
             self.train(was_training)
             if progress is not None:
@@ -287,7 +290,10 @@ class Model(nn.Module, SavingMixin, EvaluationMixin):
     def _fit_loop(self, train, val, cbs, initial_epoch, epochs, seed):
         self.stop_training = False
         self.epoch = max(self.epoch, initial_epoch)
-        self._restore_callback_states(cbs, initial_epoch)
+        backup_epoch = resume_from_backup(self, cbs, train)  # a BackupAndRestore's backup
+        if backup_epoch is not None:
+            initial_epoch, seed = backup_epoch, self._seed
+        self._restore_callback_states(cbs, initial_epoch > 0 or backup_epoch is not None)
         cbs.on_train_begin({})
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -314,13 +320,21 @@ class Model(nn.Module, SavingMixin, EvaluationMixin):
         cbs.on_train_end(logs)
 
     def _train_epoch(self, train, epoch, cbs) -> int:
-        """One pass over the batches; returns how many batches ran."""
+        """One pass over the batches; returns how many batches ran.  Resuming a mid-epoch
+        backup, the batches done before are skipped (same order: the epoch's generator is
+        derived from (seed, epoch)), then the random stream and metric sums are put back."""
         hooks = cbs.train_batch_hooks
         step, update = self._train_batch, self._update_metrics
+        resume, self._resume_position = self._resume_position, None
         batch = -1
         for batch, (xb, yb) in enumerate(train):
             if batch == 0:
                 self._ensure_bound_after_build(xb)
+            if resume is not None:
+                if batch < resume.batches:
+                    continue
+                resume.apply(self)
+                resume = None
             if hooks:
                 cbs.on_train_batch_begin(batch, {})
             value, y_pred = step(xb, yb, epoch, batch)
@@ -329,6 +343,8 @@ class Model(nn.Module, SavingMixin, EvaluationMixin):
                 cbs.on_train_batch_end(batch, self._logs())
             if self.stop_training:
                 break
+        if resume is not None:  # the backup was taken after the epoch's last batch
+            resume.apply(self)
         return batch + 1
 
     def _ensure_bound_after_build(self, xb):

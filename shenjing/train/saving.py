@@ -73,11 +73,11 @@ class SavingMixin:
         return [{"class_name": type(cb).__name__, "state": cb.get_state() or {}}
                 for cb in self._callback_list if hasattr(cb, "get_state")]
 
-    def _restore_callback_states(self, cbs, initial_epoch):
-        """States loaded with the model go, once, to the callbacks of the same class and rank
-        when the next fit resumes (``initial_epoch > 0``)."""
+    def _restore_callback_states(self, cbs, resuming):
+        """States loaded with the model (or from a backup) go, once, to the callbacks of the
+        same class and rank when the next fit resumes (``initial_epoch > 0`` or a backup)."""
         states, self._resume_states = self._resume_states, None
-        if not states or initial_epoch == 0:
+        if not states or not resuming:
             return
         by_class: dict = {}
         for s in states:

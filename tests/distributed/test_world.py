@@ -160,3 +160,11 @@ def test_mixed_precision_with_a_ddp_model_in_a_world_of_one_is_plain_fit_bit_for
     assert history.history["loss_scale"] == h_ref.history["loss_scale"]
     for k, v in ref.state_dict().items():
         np.testing.assert_array_equal(model.state_dict()[k], v)
+
+
+def test_backup_and_restore_is_refused_by_distributed_fit(tmp_path):
+    x, y = digits()
+    model = compiled_mlp(0)
+    backup = sj.callbacks.BackupAndRestore(tmp_path / "backup")
+    with pytest.raises(ValueError, match="BackupAndRestore does not support distributed"):
+        dist.fit(model, x[:64], y[:64], batch_size=32, epochs=1, verbose=0, callbacks=[backup])
