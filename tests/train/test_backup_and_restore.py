@@ -215,3 +215,15 @@ def test_cli_backup_resumes_a_killed_run(tmp_path, monkeypatch):
     assert resumed.epoch == 3
     for k, v in full.state_dict().items():
         assert np.array_equal(v, resumed.state_dict()[k]), k
+
+
+def test_resumes_exactly_on_the_simulated_gpu(tmp_path, fake_cuda):
+    """fit(device="cuda") with a model whose lazy layers are built by the restore itself:
+    the weights land on the device and the run matches the uninterrupted one on it."""
+    full = fit(device="cuda")
+    backup = BackupAndRestore(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        fit(backup, Stop((2, 1)), device="cuda")
+    resumed = fit(BackupAndRestore(backup.backup_dir), device="cuda")
+    assert all(isinstance(p.data, fake_cuda.ndarray) for p in resumed[0].parameters())
+    assert_same_run(resumed, full, first_epoch=2)
