@@ -56,7 +56,9 @@ def check_ids(ids, input_dim, who="embedding"):
     """Raise if an id is negative or ≥ ``input_dim``, naming the first bad id."""
     if ids.size == 0:
         return
-    lo, hi = int(ids.min()), int(ids.max())
+    xp = array_module(ids)
+    # one device-to-host read on a GPU (each read waits for the queued kernels)
+    lo, hi = (int(v) for v in xp.stack([ids.min(), ids.max()]).tolist())
     if lo < 0 or hi >= input_dim:
         bad = lo if lo < 0 else hi
         raise IndexError(f"{who} got token id {bad}, outside [0, {input_dim - 1}]: the "
