@@ -20,14 +20,19 @@ OPS = {  # name: (op of x and w, the shape of w); x has shape (2, 3, 6, 6)
 }
 
 
+def _run(make):
+    """Fresh leaves x, w and h = OPS[make](x, w)."""
+    op, w_shape = OPS[make]
+    x = sj.tensor(randn(2, 3, 6, 6), requires_grad=True)
+    w = sj.tensor(randn(*w_shape, seed=1), requires_grad=True)
+    return x, w, op(x, w)
+
+
 @pytest.mark.parametrize("make", list(OPS))
 def test_inplace_relu_after_ops_that_do_not_keep_their_output(make):
-    op, w_shape = OPS[make]
-    x0, w0 = randn(2, 3, 6, 6), randn(*w_shape, seed=1)
     results = []
     for inplace in (False, True):
-        x, w = sj.tensor(x0, requires_grad=True), sj.tensor(w0, requires_grad=True)
-        h = op(x, w)
+        x, w, h = _run(make)
         before = h.data
         y = sj.relu(h, inplace=inplace)
         assert np.shares_memory(y.data, before) == inplace
@@ -96,12 +101,9 @@ def test_resnet_block_uses_it_and_keeps_its_gradients():
 def test_ops_declared_not_to_keep_their_output_really_do_not(make):
     """Function.saves_output = False is a promise relu(inplace=True) relies on: overwrite the
     output with NaN before backward and the gradients must not change."""
-    op, w_shape = OPS[make]
-    x0, w0 = randn(2, 3, 6, 6), randn(*w_shape, seed=1)
     grads = []
     for poison in (False, True):
-        x, w = sj.tensor(x0, requires_grad=True), sj.tensor(w0, requires_grad=True)
-        h = op(x, w)
+        x, w, h = _run(make)
         assert h.grad_fn.saves_output is False, h.grad_fn.name
         if poison:
             h.data[...] = np.nan
