@@ -22,6 +22,7 @@ from __future__ import annotations
 import numbers
 
 from . import ops
+from ._config import Configurable
 from .backend import array_module
 from .tensor import Tensor
 
@@ -40,7 +41,7 @@ def _tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``reg(w)`` returns the scalar penalty Tensor of the weight ``w``.
 
     Subclass it and write ``__call__`` (with ops, so the penalty is differentiable) and
@@ -52,14 +53,6 @@ class Regularizer:
 
     def get_config(self) -> dict:
         return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
     def __eq__(self, other):
         return type(self) is type(other) and self.get_config() == other.get_config()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from .. import ops
+from .._config import Configurable
 from ..backend import array_module
 from ..tensor import Tensor
 from ._common import check_labels, check_same_shape, match_rank, operand, prediction, to_labels
@@ -169,7 +170,7 @@ def reduce_values(values, reduction="sum_over_batch_size", sample_weight=None, m
     return total / divisor if divisor else total * 0.0
 
 
-class Loss:
+class Loss(Configurable):
     """Base of the Keras-style losses: ``loss(y_true, y_pred, sample_weight=None)`` → a scalar
     (or per-sample values with ``reduction="none"``).  Subclasses write ``call``."""
 
@@ -192,14 +193,6 @@ class Loss:
     def get_config(self):
         """The constructor arguments (``type(loss).from_config(loss.get_config())`` clones)."""
         return {"name": self.name, "reduction": self.reduction}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class LossFunctionWrapper(Loss):

@@ -17,6 +17,8 @@ import bisect
 import inspect
 import math
 
+from .._config import Configurable
+
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay",
            "CosineDecayRestarts", "InverseTimeDecay", "PolynomialDecay", "serialize",
            "deserialize"]
@@ -24,7 +26,7 @@ __all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay",
 _REGISTRY: dict[str, type] = {}
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(Configurable):
     """Base class: ``__call__(step) -> lr``; ``get_config()`` gives the constructor arguments
     (read back from the attributes of the same names), so subclasses are saveable for free.
 
@@ -45,14 +47,6 @@ class LearningRateSchedule:
     def get_config(self) -> dict:
         names = list(inspect.signature(type(self).__init__).parameters)[1:]
         return {n: getattr(self, n) for n in names if hasattr(self, n)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def serialize(schedule):
